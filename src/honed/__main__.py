@@ -1,0 +1,3 @@
+from honed.cli.main import entry
+
+entry()

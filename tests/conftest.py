@@ -1,0 +1,57 @@
+"""Session fixtures shared by every test.
+
+Real images come from `tests.fixtures.build.ensure(name)`: built once from Debian packages (debootstrap),
+cached by a hash of their recipe, and returned as a `FixtureImage` (an OCI layout on disk). Tests must treat
+them as read-only: copy before changing anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import os
+
+# shared/ lies beside the project root (in CI too: the clone gets a copy beside it); HONED_SHARED overrides.
+SHARED = Path(os.environ.get("HONED_SHARED") or Path(__file__).resolve().parents[2] / "shared")
+VULNDATA = SHARED / "vulndata"
+SCHEMAS = SHARED / "schemas"
+
+
+@pytest.fixture(scope="session")
+def vulndata() -> Path:
+    assert VULNDATA.is_dir(), f"shared/vulndata not found at {VULNDATA}"
+    return VULNDATA
+
+
+@pytest.fixture(scope="session")
+def schemas() -> Path:
+    assert SCHEMAS.is_dir(), f"shared/schemas not found at {SCHEMAS}"
+    return SCHEMAS
+
+
+def _image(name: str):  # type: ignore[no-untyped-def]
+    from tests.fixtures.build import ensure
+
+    return ensure(name)
+
+
+@pytest.fixture(scope="session")
+def minimal_image():  # type: ignore[no-untyped-def]
+    return _image("minimal")
+
+
+@pytest.fixture(scope="session")
+def flask_image():  # type: ignore[no-untyped-def]
+    return _image("flask-app")
+
+
+@pytest.fixture(scope="session")
+def node_image():  # type: ignore[no-untyped-def]
+    return _image("node-app")
+
+
+@pytest.fixture(scope="session")
+def nginx_image():  # type: ignore[no-untyped-def]
+    return _image("nginx-site")
