@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from honed.atomic import atomic_dir, atomic_write, commit_dir
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "report.json"
+    atomic_write(target, b"one")
+    atomic_write(target, b"two")
+    assert target.read_bytes() == b"two"
+    assert [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+def test_atomic_write_failure_keeps_old_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "report.json"
+    atomic_write(target, b"old")
+
+    def fail(*a: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", fail)
+    with pytest.raises(OSError):
+        atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_commit_dir_refuses_existing_unless_replace(tmp_path: Path) -> None:
+    final = tmp_path / "out"
+    tmp = atomic_dir(final)
+    (tmp / "a").write_text("1")
+    commit_dir(tmp, final)
+    assert (final / "a").read_text() == "1"
+    tmp2 = atomic_dir(final)
+    (tmp2 / "b").write_text("2")
+    with pytest.raises(FileExistsError):
+        commit_dir(tmp2, final)
+    assert not tmp2.exists()
+    tmp3 = atomic_dir(final)
+    (tmp3 / "c").write_text("3")
+    commit_dir(tmp3, final, replace=True)
+    assert sorted(p.name for p in final.iterdir()) == ["c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
