@@ -1,0 +1,96 @@
+"""`honed scan`: catalog an image (or read an SBOM), match against the database, apply ignores and VEX.
+
+The result holds every finding — suppressed ones carry `suppressed_by` — so reports are complete; the
+view filters (`--severity`, `--ignore-unfixed`) and the gate are applied by `policy.shown` / `policy.gate`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from honed.model import Finding, Package, Severity
+from honed.vuln import policy
+from honed.vuln.db import Database
+from honed.vuln.match import Distro, match
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    ignore_file: Path | None = None
+    vex_files: tuple[Path, ...] = ()
+    today: dt.date | None = None  # injected clock for ignore-rule expiry; None = today (UTC)
+    distro: str | None = None  # override, e.g. "debian:12"
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    findings: tuple[Finding, ...]
+    catalog: Any  # honed.catalog.Catalog or vuln.sbom.SbomCatalog
+    db_digest: str
+    db_built_at: str = ""
+    image_ref: str = ""
+    image_digest: str = ""
+    distro: Distro | None = None
+    notices: tuple[str, ...] = ()
+    source: str = "image"  # "image" or "sbom"
+    packages: dict[str, Package] = field(default_factory=dict)
+
+
+def _catalog_image(ref: str) -> tuple[Any, str, str]:
+    from honed import catalog as cat
+    from honed.image import open_image
+
+    img = open_image(ref)
+    c = cat.catalog(img.rootfs(), image=img)
+    return c, str(img.ref), str(img.manifest_digest or img.ref.digest or "")
+
+
+def scan(ref_or_catalog: Any, db: Database, options: ScanOptions | None = None) -> ScanResult:
+    """Scan an image reference (str), a Catalog, or an SBOM catalog (`vuln.sbom.read_sbom`)."""
+    opts = options or ScanOptions()
+    image_ref = image_digest = ""
+    source = "image"
+    if isinstance(ref_or_catalog, str):
+        cat, image_ref, image_digest = _catalog_image(ref_or_catalog)
+    else:
+        cat = ref_or_catalog
+        source = "sbom" if getattr(cat, "format", "") else "catalog"
+        img = getattr(cat, "image", None)
+        if img is not None:
+            image_ref, image_digest = str(getattr(img, "ref", "")), str(getattr(img, "manifest_digest", "") or "")
+    distro = Distro.of(opts.distro) if opts.distro else Distro.of(getattr(cat, "distro", None))
+    packages = {p.id: p for p in cat.packages}
+    findings = match(list(cat.packages), distro, db)
+    notices: list[str] = []
+    today = opts.today or dt.datetime.now(dt.UTC).date()
+    if opts.ignore_file:
+        rules = policy.load_ignore_file(opts.ignore_file)
+        findings, n = policy.apply_ignores(findings, rules, packages, today)
+        notices.extend(n)
+    for vf in opts.vex_files:
+        findings = policy.apply_vex(findings, policy.load_openvex(vf), packages, {image_ref, image_digest})
+    return ScanResult(
+        findings=findings, catalog=cat, db_digest=db.digest, db_built_at=db.built_at, image_ref=image_ref,
+        image_digest=image_digest, distro=distro, notices=tuple(notices), source=source, packages=packages,
+    )
+
+
+def summary(findings: tuple[Finding, ...]) -> dict[str, Any]:
+    by_sev = {s.value: 0 for s in reversed(list(Severity))}
+    for f in findings:
+        if not f.suppressed_by:
+            by_sev[f.severity.value] += 1
+    return {
+        "total": sum(1 for f in findings if not f.suppressed_by),
+        "by_severity": by_sev,
+        "suppressed": sum(1 for f in findings if f.suppressed_by),
+        "malicious": sum(1 for f in findings if f.advisory.malicious and not f.suppressed_by),
+        "kev": sum(1 for f in findings if f.advisory.kev and not f.suppressed_by),
+        "fixable": sum(1 for f in findings if f.fixed_version and not f.suppressed_by),
+    }
