@@ -71,6 +71,7 @@ class DpkgMeta:
     conffiles: tuple[str, ...] = ()
     installed_size: int = 0  # bytes
     status_path: str = "/var/lib/dpkg/status"
+    dirs: tuple[str, ...] = ()  # entries of the .list that are directories (files holds the rest)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,168 @@
+"""The file → package ownership index.
+
+Package databases name files by the path the package was built with (`/bin/bash`), a tracer reports the path
+the kernel resolved (`/usr/bin/bash`). Both sides go through one canonical form: every *directory* component
+is resolved through the image's directory symlinks, the last component is kept as it is (a symlink is a file
+a package can own). Directory entries of package lists are kept apart from files: `/bin` listed by a package
+as a directory while the image has it as a symlink is not credited to that package (DESIGN §5b).
+
+The index is built from the packages (their file lists), the image's directory symlinks and the dpkg
+diversions only, so a Catalog read back from its native JSON has the very same index.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+
+from honed.model import BinaryMeta, DpkgMeta, GoModMeta, JarMeta, NpmMeta, Package
+
+_MAX_HOPS = 40
+
+
+class Canonicalizer:
+    """Resolves directory components through a map of directory symlinks (link path → resolved target)."""
+
+    def __init__(self, dir_links: Mapping[str, str]) -> None:
+        self.dir_links = dict(dir_links)
+        self._cache: dict[str, str] = {"/": "/", "": "/"}
+
+    def directory(self, path: str) -> str:
+        """Resolve every component of a directory path (the whole path is a directory)."""
+        hit = self._cache.get(path)
+        if hit is not None:
+            return hit
+        parts = [p for p in path.split("/") if p and p != "."]
+        out: list[str] = []
+        hops = 0
+        while parts:
+            name = parts.pop(0)
+            if name == "..":
+                if out:
+                    out.pop()
+                continue
+            out.append(name)
+            cur = "/" + "/".join(out)
+            target = self.dir_links.get(cur)
+            if target is not None:
+                hops += 1
+                if hops > _MAX_HOPS:
+                    break
+                out = [p for p in target.split("/") if p]
+        res = "/" + "/".join(out)
+        self._cache[path] = res
+        return res
+
+    def path(self, path: str) -> str:
+        """Canonical form of a file path: directory part resolved, last component kept."""
+        if not path.startswith("/"):
+            path = "/" + path
+        path = posixpath.normpath(path)
+        if path.startswith("//"):
+            path = path[1:]
+        if path == "/":
+            return "/"
+        head, tail = path.rsplit("/", 1)
+        d = self.directory(head or "/")
+        return (d.rstrip("/") + "/" + tail) if tail else d
+
+
+def claims(pkg: Package) -> tuple[str, ...]:
+    """The paths a package claims: its file list, or the one file it was found in (binaries, jars)."""
+    m = pkg.meta
+    if isinstance(m, GoModMeta):
+        return (m.binary_path,)
+    if isinstance(m, BinaryMeta):
+        return (m.path,)
+    if isinstance(m, JarMeta):
+        return (m.archive_path.split("!/", 1)[0],)
+    return pkg.files
+
+
+class OwnershipIndex:
+    """path → owning package ids, for every file and symlink a package claims; queries canonicalise."""
+
+    def __init__(
+        self,
+        packages: Iterable[Package],
+        dir_links: Mapping[str, str] | None = None,
+        diversions: Iterable[tuple[str, str, str]] = (),
+    ) -> None:
+        self.canon = Canonicalizer(dir_links or {})
+        self.diversions = tuple(diversions)  # (from, to, by package name)
+        divert = {self.canon.path(f): (self.canon.path(t), by) for f, t, by in self.diversions}
+        owners: dict[str, list[str]] = {}
+        dirs: dict[str, list[str]] = {}
+        files_of: dict[str, tuple[str, ...]] = {}
+        dirs_of: dict[str, tuple[str, ...]] = {}
+        cpath = self.canon.path
+        for pkg in packages:
+            pid = pkg.id
+            meta = pkg.meta
+            mine: list[str] = []
+            for f in claims(pkg):
+                c = cpath(f)
+                if divert and c in divert:
+                    to, by = divert[c]
+                    if isinstance(meta, DpkgMeta) and pkg.name != by:
+                        c = to  # another package's copy of a diverted file lives at the diversion target
+                lst = owners.get(c)
+                if lst is None:
+                    owners[c] = [pid]
+                elif lst[-1] != pid:
+                    lst.append(pid)
+                mine.append(c)
+            files_of[pid] = tuple(mine)
+            pdirs: tuple[str, ...] = ()
+            if isinstance(meta, DpkgMeta):
+                pdirs = tuple(self.canon.directory(d) for d in meta.dirs)
+            elif isinstance(meta, NpmMeta):
+                pdirs = (self.canon.directory(meta.package_dir),)
+            for d in pdirs:
+                lst = dirs.setdefault(d, [])
+                if not lst or lst[-1] != pid:
+                    lst.append(pid)
+            dirs_of[pid] = pdirs
+        self._owners = {k: tuple(v) for k, v in owners.items()}
+        self._dirs = {k: tuple(v) for k, v in dirs.items()}
+        self._files_of = files_of
+        self._dirs_of = dirs_of
+
+    # -- queries --------------------------------------------------------------------------------------
+    def owners(self, path: str) -> tuple[str, ...]:
+        """Package ids owning the file or symlink at `path` (any spelling through directory symlinks)."""
+        got = self._owners.get(path)
+        if got is not None:
+            return got
+        return self._owners.get(self.canon.path(path), ())
+
+    def dir_owners(self, path: str) -> tuple[str, ...]:
+        """Package ids whose lists name `path` as a directory (directories are shared; keep while one stays)."""
+        return self._dirs.get(self.canon.directory(path), ())
+
+    def is_package_dir(self, path: str) -> bool:
+        return self.canon.directory(path) in self._dirs
+
+    def files_of(self, package_id: str) -> tuple[str, ...]:
+        """Canonical paths of the files and symlinks a package claims (directories excluded)."""
+        return self._files_of.get(package_id, ())
+
+    def dirs_of(self, package_id: str) -> tuple[str, ...]:
+        return self._dirs_of.get(package_id, ())
+
+    def canonical(self, path: str) -> str:
+        return self.canon.path(path)
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and bool(self.owners(path))
+
+    def __len__(self) -> int:
+        return len(self._owners)
+
+    def paths(self) -> Iterable[str]:
+        """Every owned canonical path."""
+        return self._owners.keys()
+
+    @property
+    def package_dirs(self) -> frozenset[str]:
+        return frozenset(self._dirs)
