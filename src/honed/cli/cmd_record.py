@@ -23,6 +23,15 @@ def add_parser(sub: Any) -> None:
     )
     v.add_argument("--json", action="store_true", help="print the result as JSON")
     v.set_defaults(func=run)
+    pu = rsub.add_parser(
+        "push",
+        help="push a record's verified image and attach the record to it (retry of a failed pipeline push)",
+    )
+    pu.add_argument("directory", metavar="DIR", help="the record directory")
+    pu.add_argument("target", metavar="REG/REPO:TAG", help="where to push")
+    pu.add_argument("--image", metavar="REF", help="the image to push (default: the local copy the record names)")
+    pu.add_argument("--key", metavar="PUB", help="public key the record must be signed with")
+    pu.set_defaults(func=run_push)
     p.set_defaults(func=_usage(p))
 
 
@@ -47,4 +56,13 @@ def run(args: argparse.Namespace) -> int:
                          indent=2, sort_keys=True))
     else:
         print(f"OK: {chk.describe()}")
+    return 0
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from honed.verify.publish import Target, push_record
+
+    t = Target.parse(args.target)
+    digest = push_record(args.directory, t, image=args.image, public_key=args.key)
+    print(f"pushed {t} and attached the record as {digest}")
     return 0

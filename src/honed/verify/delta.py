@@ -2,13 +2,14 @@
 
 Findings are counted as (vulnerability, package name) pairs: the same CVE in two packages is two findings,
 the same CVE reported twice for one package (two locations of one dist) is one. "Removed" are the baseline's
-findings the hardened scan no longer reports. The gate is a value: it never filters what the report shows.
+findings the hardened scan no longer reports. The gate itself is the scan stage's (honed.vuln.policy.gate),
+so `honed scan --fail-on` and `honed pipeline --fail-on` agree.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from honed.errors import UserError
@@ -87,27 +88,3 @@ def parse_fail_on(text: str | None) -> Severity | None:
             f"invalid --fail-on {text!r}", hint="one of critical, high, medium, low, negligible, unknown"
         ) from None
     return sev
-
-
-@dataclass(frozen=True, slots=True)
-class GateVerdict:
-    fail_on: str | None
-    passed: bool
-    blocking: tuple[Finding, ...] = ()
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "fail_on": self.fail_on,
-            "passed": self.passed,
-            "blocking": len(self.blocking),
-            "blocking_ids": sorted({f.advisory.id for f in self.blocking})[:100],
-        }
-
-
-def gate(findings: Sequence[Finding], fail_on: Severity | None) -> GateVerdict:
-    """Fails when an unsuppressed finding at or above `fail_on` remains. Suppressed findings (ignore file,
-    VEX) stay in the report but do not block."""
-    if fail_on is None:
-        return GateVerdict(None, True)
-    blocking = tuple(f for f in unique(findings) if not f.suppressed_by and f.severity.rank >= fail_on.rank)
-    return GateVerdict(fail_on.value, not blocking, blocking)

@@ -248,3 +248,27 @@ def fetch_record(target: Target, artifact_digest: str) -> dict[str, bytes]:
             raise PushError(f"blob {layer['digest']} could not be read back intact")
         out[layer["annotations"][TITLE]] = body
     return out
+
+
+def push_record(record_dir: Any, target: Target, *, image: str | None = None, public_key: Any = None) -> str:
+    """Retry a promotion: check the record, push its image (default: the local layout summary.json names),
+    attach the record. Returns the artifact digest."""
+    from pathlib import Path
+
+    from honed.report.record import verify_record
+
+    d = Path(record_dir)
+    chk = verify_record(d, public_key=public_key)
+    summary = json.loads((d / "summary.json").read_text())
+    h = summary.get("hardened_image") or {}
+    if not h.get("promoted"):
+        raise UserError(f"the record in {d} is of an image that failed verification; it is not pushed")
+    src = image or h.get("local")
+    if not src:
+        raise UserError("the record names no local copy of the image; pass --image oci:DIR:TAG")
+    digest = h.get("digest", "")
+    if chk.image is not None and digest != "sha256:" + chk.image[1]:
+        raise UserError("summary.json and the attestation disagree on the image digest")
+    push_image(src, target)
+    files = {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file()}
+    return attach_record(target, files, subject_digest=digest)
