@@ -55,3 +55,18 @@ def node_image():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def nginx_image():  # type: ignore[no-untyped-def]
     return _image("nginx-site")
+
+
+@pytest.fixture(scope="session")
+def vulndb(vulndata: Path) -> Path:
+    """Path of an advisory db built from all of shared/vulndata: built once (~8 s), then reused from
+    ~/.cache/honed/test-db, keyed by the data's SHA256SUMS and the importer's source. Open it read-only."""
+    import hashlib
+
+    import honed.vuln.db as vdb
+
+    key = hashlib.sha256((VULNDATA / "SHA256SUMS").read_bytes() + Path(vdb.__file__).read_bytes()).hexdigest()[:16]
+    path = Path.home() / ".cache" / "honed" / "test-db" / f"vulndata-{key}.db"
+    if not path.is_file():
+        vdb.import_sources([VULNDATA], path)  # atomic: concurrent sessions never see half a db
+    return path

@@ -206,16 +206,19 @@ def match_raw(
     return out
 
 
-_PREF = (re.compile(r"^MAL-"), re.compile(r"^CVE-"), re.compile(r"^GHSA-"))
-
-
-def _primary(ids: Iterable[str]) -> str:
+def _primary(ids: Iterable[str], names: Iterable[str]) -> str:
+    """The id a merged finding is shown under: a MAL record's id, else the (lowest) CVE among all the
+    group's names — so one vulnerability has one id across ecosystems — else a GHSA record, else the
+    smallest record id."""
     ids = sorted(ids)
-    for pat in _PREF:
-        for i in ids:
-            if pat.match(i):
-                return i
-    return ids[0]
+    mal = [i for i in ids if i.startswith("MAL-")]
+    if mal:
+        return mal[0]
+    cves = sorted(n for n in names if n.startswith("CVE-"))
+    if cves:
+        return cves[0]
+    ghsa = [i for i in ids if i.startswith("GHSA-")]
+    return ghsa[0] if ghsa else ids[0]
 
 
 def _title(a: AdvisoryRow | None) -> str:
@@ -243,7 +246,7 @@ def _severity(
     ids: Sequence[str], primary: str, advs: dict[str, AdvisoryRow], cvss: dict[str, list[Any]], urgency: str
 ) -> tuple[Severity, str, float | None]:
     # 1. a CVSS vector on the records themselves (primary first)
-    order = [primary, *sorted(i for i in ids if i != primary)]
+    order = [*(i for i in ids if i == primary), *sorted(i for i in ids if i != primary)]
     for i in order:
         a = advs.get(i)
         if a and a.cvss_vector and a.cvss_score is not None:
@@ -320,10 +323,10 @@ def merge(
                 da = advs.get(dm.advisory)
                 if da and names & set(da.related):
                     names.add(dm.advisory)
-            primary = _primary(gids)
+            primary = _primary(gids, names)
             urgency = next((m.urgency for m in gms if m.urgency), "")
             severity, vector, score = _severity(gids, primary, advs, cvss, urgency)
-            pa = advs.get(primary)
+            pa = advs.get(primary) or next((advs[i] for i in gids if i in advs), None)
             fixes = [m.fixed for m in gms if m.fixed]
             malicious = any(advs[i].malicious for i in gids if i in advs)
             if malicious and severity == Severity.UNKNOWN:

@@ -284,20 +284,30 @@ def maven_key(v: str) -> tuple[Any, ...]:
     return tuple(it for _, it in items)
 
 
+def _mvn_null_cmp(y: tuple[int, Any]) -> int:
+    """Compare "nothing" (a shorter version's missing item) with item y: null == 0 == "" == ga/final."""
+    if y[0] == 2:
+        return -1 if y[1] > 0 else 0
+    rank = y[1][0]
+    return 0 if rank == 5 else (1 if rank < 5 else -1)
+
+
 def maven_compare(a: str, b: str) -> int:
     ka, kb = maven_key(a), maven_key(b)
-    n = max(len(ka), len(kb))
-    for i in range(n):
+    for i in range(max(len(ka), len(kb))):
         x = ka[i] if i < len(ka) else None
         y = kb[i] if i < len(kb) else None
         if x == y:
             continue
-        if x is None:  # shorter: compare "null" against y — numbers > null, qualifiers < null (except sp)
+        if x is None:
             assert y is not None
-            return -1 if (y[0] == 2 or y[1][0] > 5) else 1
-        if y is None:
-            return 1 if (x[0] == 2 or x[1][0] > 5) else -1
-        return -1 if x < y else 1
+            c = _mvn_null_cmp(y)
+        elif y is None:
+            c = -_mvn_null_cmp(x)
+        else:
+            c = -1 if x < y else 1
+        if c:
+            return c
     return 0
 
 
