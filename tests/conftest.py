@@ -13,6 +13,9 @@ import pytest
 
 import os
 
+# The `registry` fixture: a real docker-registry on 127.0.0.1 (tests/fixtures/registry.py).
+pytest_plugins = ["tests.fixtures.registry"]
+
 # shared/ lies beside the project root (in CI too: the clone gets a copy beside it); HONED_SHARED overrides.
 SHARED = Path(os.environ.get("HONED_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 VULNDATA = SHARED / "vulndata"
