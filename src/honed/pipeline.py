@@ -495,7 +495,7 @@ def build_record_files(
     files: dict[str, bytes] = {
         "baseline-scan.json": scan_json.render(base_scan, tool_version=tv).encode(),
         "baseline-scan.sarif": sarif_w.render(base_scan, base_scan.findings, tool_version=tv).encode(),
-        "sbom.cdx.json": _sbom(base_scan, cat, tv),
+        "sbom.cdx.json": _sbom(base_scan, cat, tv, ts),
         "usage.json": usage.dumps().encode(),
         "analysis.json": js(analysis_to_json(analysis)),
         "removal-log.json": js(rlog_out),
@@ -522,20 +522,8 @@ def _removed_files(rlog: Mapping[str, Any], analysis: Any) -> list[tuple[str, tu
     return [(d.package.name, tuple(d.package.files)) for d in analysis.removed]
 
 
-def _sbom(scan_result: Any, cat: Any, tool_version: str) -> bytes:
-    """CycloneDX 1.6 SBOM of the original image (catalog stage's writer)."""
-    import importlib
+def _sbom(scan_result: Any, cat: Any, tool_version: str, created: str) -> bytes:
+    """CycloneDX 1.6 SBOM of the original image (the catalog stage's writer)."""
+    from honed.report import cyclonedx
 
-    try:
-        cyclonedx: Any = importlib.import_module("honed.report.cyclonedx")
-    except ImportError:
-        cyclonedx = None
-    if cyclonedx is not None:
-        for name in ("render", "write", "to_json"):
-            fn = getattr(cyclonedx, name, None)
-            if callable(fn):
-                out = fn(cat)
-                return out.encode() if isinstance(out, str) else bytes(out)
-    from honed.vuln import cdx_vex
-
-    return cdx_vex.render(scan_result, scan_result.findings, tool_version=tool_version).encode()
+    return cyclonedx.dumps(cat, created=created).encode()

@@ -7,9 +7,7 @@ import pathlib
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -73,34 +71,10 @@ def test_target_parse() -> None:
     assert Target.parse("localhost:5000/app").tag == "latest"
 
 
-def _free_port() -> int:
+def _free_port() -> int:  # a port nothing listens on
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture()
-def local_registry(tmp_path: Path) -> Iterator[str]:
-    """Debian's docker-registry on a free loopback port, stopped by PID."""
-    exe = shutil.which("docker-registry")
-    if not exe:
-        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
-    port = _free_port()
-    cfg = tmp_path / "reg.yml"
-    cfg.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
-                   f"http:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n")
-    proc = subprocess.Popen([exe, "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _tiny_image(tmp_path: Path) -> tuple[str, str]:
@@ -119,7 +93,8 @@ def _tiny_image(tmp_path: Path) -> tuple[str, str]:
     return f"oci:{lay}:t", idx["manifests"][0]["digest"]
 
 
-def test_push_and_attach_roundtrip(tmp_path: Path, local_registry: str) -> None:
+def test_push_and_attach_roundtrip(tmp_path: Path, registry) -> None:  # type: ignore[no-untyped-def]
+    local_registry = registry.host
     src, digest = _tiny_image(tmp_path)
     t = Target.parse(f"{local_registry}/demo/tiny:1-hardened")
     push_image(src, t)
