@@ -229,8 +229,13 @@ class GateVerdict:
 
 
 def counts(f: Finding, ignore_unfixed: bool) -> bool:
-    """Whether a finding 'remains' for the gate: not suppressed, and fixable if unfixed ones are ignored."""
-    return not f.suppressed_by and not (ignore_unfixed and not f.fixed_version)
+    """Whether a finding 'remains' for the gate: not suppressed, and fixable if unfixed ones are ignored.
+    A malicious package never has a fix; --ignore-unfixed must not wave it through."""
+    return not f.suppressed_by and not (ignore_unfixed and _unfixed(f))
+
+
+def _unfixed(f: Finding) -> bool:
+    return not f.fixed_version and not f.advisory.malicious
 
 
 def gate(findings: Iterable[Finding], fail_on: Severity | None, *, ignore_unfixed: bool = False) -> GateVerdict:
@@ -252,7 +257,7 @@ def shown(findings: Iterable[Finding], min_severity: Severity | None, *, ignore_
     for f in findings:
         if f.suppressed_by and not include_suppressed:
             continue
-        if ignore_unfixed and not f.fixed_version:
+        if ignore_unfixed and _unfixed(f):
             continue
         if min_severity is not None and f.severity.rank < min_severity.rank:
             continue
