@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from packageurl import PackageURL
@@ -144,7 +145,7 @@ def parse_diversions(data: bytes) -> list[tuple[str, str, str]]:
     return out
 
 
-def split_dirs(entries: list[str], is_dir: callable) -> tuple[tuple[str, ...], tuple[str, ...]]:  # type: ignore[valid-type]
+def split_dirs(entries: list[str], is_dir: Callable[[str], bool]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(files, dirs) of a package list: an entry other entries live under is a directory; a leaf entry is
     one only if the image has a real directory there (an empty directory the package ships)."""
     parents = set()

@@ -7,6 +7,7 @@ string headers, resolved here through the PT_LOAD segments.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 
@@ -138,6 +139,22 @@ def purl(path: str, version: str) -> str:
     return PackageURL(type="golang", namespace=ns or None, name=name, version=version or None).to_string()
 
 
+_LDFLAGS_VERSION = re.compile(r"-X\s+['\"]?[\w./-]*\.(?:[vV]ersion|gitVersion|buildVersion)=['\"]?v?(\d+\.\d+\.\d+[\w.+-]*)")
+
+
+def main_version(bi: BuildInfo) -> str:
+    """The main module's version; for "(devel)" builds, the one stamped by `-ldflags -X ….version=`."""
+    v = bi.main.version if bi.main else ""
+    if v and v != "(devel)":
+        return v
+    for k, val in bi.settings:
+        if k == "-ldflags":
+            m = _LDFLAGS_VERSION.search(val)
+            if m:
+                return "v" + m.group(1)
+    return v
+
+
 def packages_of(bi: BuildInfo, binary: str, loc) -> list[Package]:  # type: ignore[no-untyped-def]
     main_path = bi.main.path if bi.main else ""
     out = []
@@ -154,7 +171,7 @@ def packages_of(bi: BuildInfo, binary: str, loc) -> list[Package]:  # type: igno
         )
 
     if bi.main and bi.main.path:
-        out.append(pkg(bi.main, main=True))
+        out.append(pkg(Module(bi.main.path, main_version(bi), bi.main.sum), main=True))
     out.extend(pkg(d) for d in bi.deps)
     if bi.go_version.startswith("go"):
         v = bi.go_version.split()[0]

@@ -149,7 +149,7 @@ def run(ctx: Context, paths: list[str]) -> None:
             continue
         with f:
             h = hashlib.sha1(usedforsecurity=False)
-            for chunk in iter(lambda: f.read(1 << 20), b""):
+            while chunk := f.read(1 << 20):
                 h.update(chunk)
             sha1 = h.hexdigest()
             f.seek(0)
