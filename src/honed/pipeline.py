@@ -273,7 +273,11 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
         say("profiling the original image")
         usage = st.profile(image)
 
-    work = atomic_dir(o.output.parent / f"{o.output.name}-work")
+    work_base = o.output.parent / f"{o.output.name}-work"
+    rec.sweep_stale(work_base)  # leftovers of a killed run
+    rec.sweep_stale(dest.local)
+    work = atomic_dir(work_base)
+    rec.mark_owner(work)
     try:
         state: dict[str, Any] = {}
 
@@ -392,7 +396,7 @@ def _promote_local(layout: Path, final: Path) -> Path:
     tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
     final.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(layout, tmp, symlinks=True)
+    shutil.copytree(layout, tmp, symlinks=True)  # same filesystem: the rename below is atomic
     commit_dir(tmp, final, replace=True)
     return final
 
@@ -437,9 +441,11 @@ def build_record_files(
             "vulnerabilities": [{"id": i, "severity": s} for i, s in sorted({(f.advisory.id, f.severity.value) for f in fs})],
         })
     restored = [{"name": p, "round": r, "reason": why} for p, r, why in loop.reasons]
-    rounds = [
+    last = loop.rounds[-1].number if loop.rounds else 0
+    rounds = [  # "restored" only when a next round really ran with them back
         {"round": r.number, "failed": list(r.decision.failed), "evidence": list(r.decision.evidence),
-         "restored": list(r.decision.restore) if r.decision.explained else []}
+         "restored": list(r.decision.restore) if r.number < last else [],
+         "suggested": list(r.decision.restore)}
         for r in loop.rounds if r.decision is not None
     ]
     phases: list[dict[str, Any]] = [{"phase": "original", "drivers": [_drv(x) for x in usage.drivers]}]
@@ -499,7 +505,7 @@ def build_record_files(
         "usage.json": usage.dumps().encode(),
         "analysis.json": js(analysis_to_json(analysis)),
         "removal-log.json": js(rlog_out),
-        "hardened-scan.json": scan_json.render(hard_scan, tool_version=tv).encode(),
+        "hardened-scan.json": scan_json.render(hard_scan, verdict=verdict, tool_version=tv).encode(),
         "hardened-scan.sarif": sarif_w.render(hard_scan, hard_scan.findings, tool_version=tv).encode(),
         "tests.junit.xml": junit.write_junit([(ph["phase"], ph["drivers"]) for ph in phases]),
         "vex.openvex.json": write_openvex(purl, vex_removed, timestamp=ts, still_present=still, tool_version=tv),

@@ -100,7 +100,7 @@ def build_record(
     return out
 
 
-def _sweep_stale(dest: Path) -> None:
+def sweep_stale(dest: Path) -> None:
     """Remove temp dirs of earlier runs for the same destination whose writer process is gone."""
     for p in dest.parent.glob(f".{dest.name}.*.tmp"):
         try:
@@ -111,6 +111,11 @@ def _sweep_stale(dest: Path) -> None:
             continue
         log.info("removing the leftover of an interrupted run: %s", p)
         shutil.rmtree(p, ignore_errors=True)
+
+
+def mark_owner(tmp: Path) -> None:
+    """Name this process as the writer of a temp dir, so `sweep_stale` leaves it alone while we live."""
+    (tmp / _PIDFILE).write_text(str(os.getpid()))
 
 
 def _alive(pid: int) -> bool:
@@ -143,7 +148,7 @@ def write_record(dest: Path | str, record: Mapping[str, bytes]) -> Path:
     dest = Path(dest)
     check_destination(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_stale(dest)
+    sweep_stale(dest)
     tmp = atomic_dir(dest)
     try:
         (tmp / _PIDFILE).write_text(str(os.getpid()))
