@@ -42,13 +42,13 @@ class ScanResult:
     packages: dict[str, Package] = field(default_factory=dict)
 
 
-def _catalog_image(ref: str) -> tuple[Any, str, str]:
-    from honed import catalog as cat
-    from honed.image import open_image
-
-    img = open_image(ref)
-    c = cat.catalog(img.rootfs(), image=img)
-    return c, str(img.ref), str(img.manifest_digest or img.ref.digest or "")
+def _image_ids(cat: Any) -> tuple[str, str]:
+    img = getattr(cat, "image", None)
+    if img is None:
+        return "", ""
+    ref = getattr(img, "ref", "")
+    digest = getattr(img, "digest", "") or getattr(img, "manifest_digest", "") or getattr(ref, "digest", "") or ""
+    return str(ref or ""), str(digest)
 
 
 def scan(ref_or_catalog: Any, db: Database, options: ScanOptions | None = None) -> ScanResult:
@@ -57,13 +57,13 @@ def scan(ref_or_catalog: Any, db: Database, options: ScanOptions | None = None) 
     image_ref = image_digest = ""
     source = "image"
     if isinstance(ref_or_catalog, str):
-        cat, image_ref, image_digest = _catalog_image(ref_or_catalog)
+        from honed.catalog import catalog_image
+
+        cat = catalog_image(ref_or_catalog)
     else:
         cat = ref_or_catalog
-        source = "sbom" if getattr(cat, "format", "") else "catalog"
-        img = getattr(cat, "image", None)
-        if img is not None:
-            image_ref, image_digest = str(getattr(img, "ref", "")), str(getattr(img, "manifest_digest", "") or "")
+        source = "sbom" if getattr(cat, "format", "") else "image"
+    image_ref, image_digest = _image_ids(cat)
     distro = Distro.of(opts.distro) if opts.distro else Distro.of(getattr(cat, "distro", None))
     packages = {p.id: p for p in cat.packages}
     findings = match(list(cat.packages), distro, db)
