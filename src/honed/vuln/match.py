@@ -131,7 +131,8 @@ def identity(pkg: Package, os_ecosystem: str | None) -> tuple[str, str, str] | N
     if e == Ecosystem.GO:
         if not pkg.version or pkg.version.startswith("("):  # "(devel)"
             return None
-        return "Go", pkg.name, pkg.version.removeprefix("v")
+        v = pkg.version.removeprefix("go") if pkg.name == "stdlib" else pkg.version
+        return "Go", pkg.name, v.removeprefix("v")
     if e == Ecosystem.CARGO:
         return "crates.io", pkg.name, pkg.version
     if e == Ecosystem.MAVEN:

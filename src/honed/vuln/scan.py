@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from honed.model import Finding, Package, Severity
+from honed.model import Ecosystem, Finding, Package, Severity
 from honed.vuln import policy
 from honed.vuln.db import Database
 from honed.vuln.match import Distro, match
@@ -67,7 +67,7 @@ def scan(ref_or_catalog: Any, db: Database, options: ScanOptions | None = None) 
     distro = Distro.of(opts.distro) if opts.distro else Distro.of(getattr(cat, "distro", None))
     packages = {p.id: p for p in cat.packages}
     findings = match(list(cat.packages), distro, db)
-    notices: list[str] = []
+    notices: list[str] = list(_coverage_notices(cat.packages, distro, db))
     today = opts.today or dt.datetime.now(dt.UTC).date()
     if opts.ignore_file:
         rules = policy.load_ignore_file(opts.ignore_file)
@@ -79,6 +79,22 @@ def scan(ref_or_catalog: Any, db: Database, options: ScanOptions | None = None) 
         findings=findings, catalog=cat, db_digest=db.digest, db_built_at=db.built_at, image_ref=image_ref,
         image_digest=image_digest, distro=distro, notices=tuple(notices), source=source, packages=packages,
     )
+
+
+_OS = {Ecosystem.DEBIAN: "dpkg", Ecosystem.ALPINE: "apk", Ecosystem.RPM: "rpm"}
+
+
+def _coverage_notices(packages: Any, distro: Distro | None, db: Database) -> list[str]:
+    """Say so when OS packages could not be matched at all (no distro, or no data for its family)."""
+    n = sum(1 for p in packages if p.ecosystem in _OS)
+    if not n:
+        return []
+    fam = {"debian": "Debian", "ubuntu": "Ubuntu", "alpine": "Alpine"}.get(distro.id if distro else "")
+    if distro is None or not distro.id:
+        return [f"no /etc/os-release distro found: {n} OS package(s) were not matched"]
+    if fam is None or not any(e.startswith(fam + ":") for e in db.ecosystems()):
+        return [f"the database holds no advisories for {distro.id}: {n} OS package(s) were not matched"]
+    return []
 
 
 def summary(findings: tuple[Finding, ...]) -> dict[str, Any]:

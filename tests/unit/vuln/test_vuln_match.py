@@ -171,3 +171,23 @@ def test_real_dpkg_status_matches_consistently(db: Database) -> None:
     # sorted: severity descending, then package
     ranks = [f.severity.rank for f in fs]
     assert ranks == sorted(ranks, reverse=True)
+
+
+def test_go_stdlib_from_toolchain_version(db: Database) -> None:
+    std = lang(Ecosystem.GO, "stdlib", "go1.20.1", "pkg:golang/stdlib@1.20.1")
+    fs = match([std], None, db)
+    assert fs and all(f.fixed_version for f in fs)
+    assert match([lang(Ecosystem.GO, "example.com/app", "(devel)", "pkg:golang/example.com/app")], None, db) == ()
+
+
+def test_os_packages_without_distro_are_reported_as_unmatched(db: Database) -> None:
+    from honed.vuln.sbom import SbomCatalog, SbomDistro
+    from honed.vuln.scan import scan
+
+    pk = (deb("libssl3", "3.0.11-1~deb12u2", "openssl"),)
+    r = scan(SbomCatalog(pk, None, format="cyclonedx"), db)
+    assert r.findings == () and "1 OS package(s) were not matched" in r.notices[0]
+    r = scan(SbomCatalog(pk, SbomDistro("fedora", "40"), format="cyclonedx"), db)
+    assert "no advisories for fedora" in r.notices[0]
+    r = scan(SbomCatalog(pk, SbomDistro("debian", "12"), format="cyclonedx"), db)
+    assert r.findings and r.notices == ()
