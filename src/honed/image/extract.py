@@ -38,6 +38,8 @@ OPAQUE = ".wh..wh..opq"
 MAX_ENTRY = 1 << 40  # 1 TiB: a single tar member bigger than this is hostile
 TAR_BUF = 1 << 20
 _ROOT = os.geteuid() == 0
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 _OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -138,7 +140,8 @@ class _Tree:
 
 
 def _apply_meta(fd_or_path: int | str, m: tarfile.TarInfo, *, link: bool = False) -> None:
-    if _ROOT:
+    # Files are created by us (root: 0:0) with the entry's mode already; only differences cost a syscall.
+    if _ROOT and (m.uid or m.gid):
         try:
             if isinstance(fd_or_path, int):
                 os.fchown(fd_or_path, m.uid, m.gid)
@@ -149,7 +152,9 @@ def _apply_meta(fd_or_path: int | str, m: tarfile.TarInfo, *, link: bool = False
     if link:
         return
     if isinstance(fd_or_path, int):
-        os.fchmod(fd_or_path, m.mode & 0o7777)
+        mode = m.mode & 0o7777
+        if mode & ~0o777 or mode & _UMASK or (m.uid or m.gid) or not _ROOT:
+            os.fchmod(fd_or_path, mode)  # chown clears set-id bits, so this comes after it
         mt = int(m.mtime)
         os.utime(fd_or_path, (mt, mt))
 
@@ -214,7 +219,7 @@ def _apply_layer(tree: _Tree, tf: tarfile.TarFile, layer: Layer, li: int, limit:
                     raise CorruptLayerError(
                         name_for_errors, f"unpacks to more than {limit} bytes (HONED_MAX_UNPACKED)", m.name
                     )
-                fd = os.open(host, _OPEN_FLAGS, 0o600)
+                fd = os.open(host, _OPEN_FLAGS, m.mode & 0o777)
                 try:
                     if m.size:
                         src = tf.extractfile(m)
