@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "harden"))
+import realdeb  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def deb(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The real Debian 12 tree shape and its packages (read-only: the planner never writes)."""
+    return realdeb.build(tmp_path_factory.mktemp("deb"))
+
+
+@pytest.fixture
+def fresh_deb(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A private copy, for tests that add files to the image."""
+    return realdeb.build(tmp_path)
