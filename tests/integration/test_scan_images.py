@@ -138,3 +138,21 @@ def test_findings_equal_independent_computation(fixture: str, request: pytest.Fi
     assert want <= merged
     assert any(p.ecosystem != Ecosystem.DEBIAN for p in pkgs), "the app's language packages were cataloged"
     assert any(p.ecosystem != Ecosystem.DEBIAN for p in pkgs if any(f.package_id == p.id for f in result.findings))
+
+
+def test_sbom_round_trip_gives_the_image_findings(flask_image: Any, vulndb: Path, tmp_path: Path) -> None:
+    """`honed scan --sbom` of our own CycloneDX and SPDX output finds exactly what scanning the image finds."""
+    from honed.catalog import catalog_image
+    from honed.report import cyclonedx, spdx
+    from honed.vuln.sbom import read_sbom
+
+    cat = catalog_image(flask_image.ref)
+    (tmp_path / "s.cdx.json").write_text(cyclonedx.dumps(cat))
+    (tmp_path / "s.spdx.json").write_text(spdx.dumps(cat))
+    with open_db(vulndb) as db:
+        want = {(f.package_name, f.installed_version, f.advisory.id, f.fixed_version) for f in scan(cat, db).findings}
+        for name in ("s.cdx.json", "s.spdx.json"):
+            got = {(f.package_name, f.installed_version, f.advisory.id, f.fixed_version)
+                   for f in scan(read_sbom(tmp_path / name), db).findings}
+            assert got == want, name
+    assert want

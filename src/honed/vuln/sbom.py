@@ -2,7 +2,7 @@
 
 Only what matching needs is read: each package's purl (ecosystem, name, version), for Debian its source
 package and source version (syft: the `upstream=src[@ver]` purl qualifier or `syft:metadata:source*`
-properties; ours: `honed:source*` properties), the location of its files, and the distro (a CycloneDX
+properties; ours: `honed:deb:source*` properties), the location of its files, and the distro (a CycloneDX
 `operating-system` component, or a purl's `distro=debian-12` qualifier).
 """
 
@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from packageurl import PackageURL
+from packaging.utils import canonicalize_name
 
 from honed.errors import UserError
-from honed.model import DpkgMeta, Ecosystem, JarMeta, Location, Package
+from honed.model import DpkgMeta, Ecosystem, JarMeta, Location, Package, PythonMeta
 
 _TYPES = {
     "deb": Ecosystem.DEBIAN, "apk": Ecosystem.ALPINE, "rpm": Ecosystem.RPM, "pypi": Ecosystem.PYPI,
@@ -54,15 +55,19 @@ def _package(purl_s: str, name: str, version: str, props: dict[str, str], locs: 
     pname = purl.name if eco != Ecosystem.GO or not purl.namespace else f"{purl.namespace}/{purl.name}"
     if eco == Ecosystem.NPM and purl.namespace:
         pname = f"{purl.namespace}/{purl.name}"
+    if eco == Ecosystem.PYPI and name and canonicalize_name(name) == canonicalize_name(purl.name):
+        pname = name  # keep the distribution's own spelling ("Flask"); purls are lower-cased
     meta: Any = None
     if eco == Ecosystem.DEBIAN:
-        src = props.get("honed:source") or props.get("syft:metadata:source") or ""
-        srcv = props.get("honed:source_version") or props.get("syft:metadata:sourceVersion") or ""
+        src = props.get("honed:deb:source") or props.get("syft:metadata:source") or ""
+        srcv = props.get("honed:deb:source_version") or props.get("syft:metadata:sourceVersion") or ""
         up = q.get("upstream", "")
         if up:
             s, _, v = up.partition("@")
             src, srcv = src or s, srcv or v
         meta = DpkgMeta(source=src or pname, source_version=srcv or version, arch=q.get("arch", ""))
+    elif eco == Ecosystem.PYPI and props.get("honed:python:dist_dir"):
+        meta = PythonMeta(dist_dir=props["honed:python:dist_dir"])
     elif eco == Ecosystem.MAVEN:
         meta = JarMeta(archive_path=locs[0] if locs else "", group_id=purl.namespace or "", artifact_id=purl.name)
     clean = PackageURL(purl.type, purl.namespace, purl.name, purl.version,
@@ -115,8 +120,8 @@ def _cyclonedx(doc: dict[str, Any]) -> SbomCatalog:
                                     props.get("syft:distro:versionCodename", ""))
             elif c.get("purl"):
                 purls.append(c["purl"])
-                locs = [v for k, v in sorted(props.items(), key=lambda kv: kv[0]) if k.endswith(":0:path")]
-                locs += [v for k, v in props.items() if k == "honed:location"]
+                # ours: honed:location:0:path; syft: syft:location:0:path
+                locs = [v for k, v in sorted(props.items()) if k.endswith("location:0:path")]
                 pkg = _package(c["purl"], str(c.get("name", "")), str(c.get("version", "")), props, locs)
                 if pkg is not None:
                     pkgs.setdefault(pkg.id, pkg)
@@ -146,7 +151,12 @@ def _spdx(doc: dict[str, Any]) -> SbomCatalog:
             continue
         purls.append(refs[0])
         src = str(sp.get("sourceInfo") or "")
-        locs = [x.strip() for x in src.split(":", 1)[1].split(",")] if ":" in src else []
+        if " at /" in src:  # ours: "found by honed dpkg at /var/lib/dpkg/status"
+            locs = [src.rsplit(" at ", 1)[1].split(",")[0].split(" (layer")[0].strip()]
+        elif ":" in src:  # syft: "acquired package info from DPKG DB: /a, /b"
+            locs = [x.strip() for x in src.split(":", 1)[1].split(",")]
+        else:
+            locs = []
         pkg = _package(refs[0], str(sp.get("name", "")), str(sp.get("versionInfo", "")), {}, locs)
         if pkg is not None:
             pkgs.setdefault(pkg.id, pkg)
