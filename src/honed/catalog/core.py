@@ -118,17 +118,19 @@ def catalog(rootfs: RootFS, *, image: Any = None, select: str = "default") -> Ca
 
     dir_links = index.dir_links()
     diversions = dpkg.diversions(ctx) if any(c.name == "dpkg-db" for c in chosen) else ()
+    ownership = OwnershipIndex(finish(ctx.packages), dir_links, diversions)
     if last:
-        interim = OwnershipIndex(ctx.packages, dir_links, diversions)
-        ctx.cache["owned_paths"] = set(interim.paths())
+        ctx.cache["owned_paths"] = ownership._owners
+        n = len(ctx.packages)
         for c in last:
             _run(ctx, c, [])
+        ownership.add(finish(ctx.packages[n:]))
     packages = finish(ctx.packages)
     result = Catalog(
         packages=packages,
         problems=tuple(sorted(set(ctx.problems), key=lambda p: (p.path, p.message, p.stage))),
         distro=ctx.distro,
-        ownership=OwnershipIndex(packages, dir_links, diversions),
+        ownership=ownership,
         image=ImageInfo.from_image(image) if image is not None else None,
         catalogers=tuple((c.name, c.version) for c in chosen),
         dir_links=dir_links,

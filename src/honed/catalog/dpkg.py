@@ -146,17 +146,11 @@ def parse_diversions(data: bytes) -> list[tuple[str, str, str]]:
 
 
 def split_dirs(entries: list[str], is_dir: Callable[[str], bool]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(files, dirs) of a package list: an entry other entries live under is a directory; a leaf entry is
-    one only if the image has a real directory there (an empty directory the package ships)."""
-    parents = set()
-    for e in entries:
-        p = posixpath.dirname(e)
-        while p not in parents and p != "/":
-            parents.add(p)
-            p = posixpath.dirname(p)
+    """(files, dirs) of a package list. `is_dir` says whether an entry is a directory: one other entries
+    live under, or a leaf the image has as a real directory (an empty directory the package ships)."""
     files, dirs = [], []
     for e in entries:
-        if e in parents or is_dir(e):
+        if is_dir(e):
             dirs.append(e)
         else:
             files.append(e)
@@ -209,10 +203,10 @@ def run(ctx: Context, paths: list[str]) -> None:
     parents: set[str] = set()
     for _, _, entries, _ in raw:
         for e in entries:
-            p = posixpath.dirname(e)
-            while p not in parents and p != "/":
+            p = e[: e.rfind("/")]
+            while p and p not in parents:
                 parents.add(p)
-                p = posixpath.dirname(p)
+                p = p[: p.rfind("/")]
 
     def is_dir(p: str) -> bool:  # the leaf as the image has it (parent resolved, the leaf itself not)
         if p in parents or p in MERGED_USR:

@@ -57,9 +57,10 @@ class Canonicalizer:
         """Canonical form of a file path: directory part resolved, last component kept."""
         if not path.startswith("/"):
             path = "/" + path
-        path = posixpath.normpath(path)
-        if path.startswith("//"):
-            path = path[1:]
+        if "//" in path or "/." in path or path.endswith("/"):  # the common case needs no normpath
+            path = posixpath.normpath(path)
+            if path.startswith("//"):
+                path = path[1:]
         if path == "/":
             return "/"
         head, tail = path.rsplit("/", 1)
@@ -90,14 +91,21 @@ class OwnershipIndex:
     ) -> None:
         self.canon = Canonicalizer(dir_links or {})
         self.diversions = tuple(diversions)  # (from, to, by package name)
-        divert = {self.canon.path(f): (self.canon.path(t), by) for f, t, by in self.diversions}
-        owners: dict[str, list[str]] = {}
-        dirs: dict[str, list[str]] = {}
-        files_of: dict[str, tuple[str, ...]] = {}
-        dirs_of: dict[str, tuple[str, ...]] = {}
-        cpath = self.canon.path
+        self._divert = {self.canon.path(f): (self.canon.path(t), by) for f, t, by in self.diversions}
+        self._owners: dict[str, tuple[str, ...]] = {}
+        self._dirs: dict[str, tuple[str, ...]] = {}
+        self._files_of: dict[str, tuple[str, ...]] = {}
+        self._dirs_of: dict[str, tuple[str, ...]] = {}
+        self.add(packages)
+
+    def add(self, packages: Iterable[Package]) -> None:
+        """Index more packages (the unowned-binary cataloger adds its own after the others)."""
+        owners, dirs, divert = self._owners, self._dirs, self._divert
+        cpath, cdir = self.canon.path, self.canon.directory
         for pkg in packages:
             pid = pkg.id
+            if pid in self._files_of:
+                continue
             meta = pkg.meta
             mine: list[str] = []
             for f in claims(pkg):
@@ -106,27 +114,25 @@ class OwnershipIndex:
                     to, by = divert[c]
                     if isinstance(meta, DpkgMeta) and pkg.name != by:
                         c = to  # another package's copy of a diverted file lives at the diversion target
-                lst = owners.get(c)
-                if lst is None:
-                    owners[c] = [pid]
-                elif lst[-1] != pid:
-                    lst.append(pid)
+                got = owners.get(c)
+                if got is None:
+                    owners[c] = (pid,)
+                elif pid not in got:
+                    owners[c] = (*got, pid)
                 mine.append(c)
-            files_of[pid] = tuple(mine)
+            self._files_of[pid] = tuple(mine)
             pdirs: tuple[str, ...] = ()
             if isinstance(meta, DpkgMeta):
-                pdirs = tuple(self.canon.directory(d) for d in meta.dirs)
+                pdirs = tuple(cdir(d) for d in meta.dirs)
             elif isinstance(meta, NpmMeta):
-                pdirs = (self.canon.directory(meta.package_dir),)
+                pdirs = (cdir(meta.package_dir),)
             for d in pdirs:
-                lst = dirs.setdefault(d, [])
-                if not lst or lst[-1] != pid:
-                    lst.append(pid)
-            dirs_of[pid] = pdirs
-        self._owners = {k: tuple(v) for k, v in owners.items()}
-        self._dirs = {k: tuple(v) for k, v in dirs.items()}
-        self._files_of = files_of
-        self._dirs_of = dirs_of
+                got = dirs.get(d)
+                if got is None:
+                    dirs[d] = (pid,)
+                elif pid not in got:
+                    dirs[d] = (*got, pid)
+            self._dirs_of[pid] = pdirs
 
     # -- queries --------------------------------------------------------------------------------------
     def owners(self, path: str) -> tuple[str, ...]:

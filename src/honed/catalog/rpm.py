@@ -7,8 +7,11 @@ data store. The older BerkeleyDB / NDB formats are not read (reported as a probl
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import struct
+import tempfile
+from pathlib import Path
 
 from packageurl import PackageURL
 
@@ -84,20 +87,37 @@ def purl(name: str, version: str, release: str, epoch: int | None, arch: str, di
     return PackageURL(type="rpm", namespace=ns, name=name, version=v, qualifiers=quals).to_string()
 
 
+def _rows(ctx: Context, path: str) -> list[tuple[int, bytes]]:
+    """The Packages rows. The image is read-only, so a database with a write-ahead log beside it is copied
+    (with the log) to a temporary directory first; otherwise it is opened in place as immutable."""
+    host = ctx.rootfs.host_path(path)
+    query = "SELECT hnum, blob FROM Packages ORDER BY hnum"
+    if path + "-wal" not in ctx.index.entries:
+        con = sqlite3.connect(f"file:{host}?mode=ro&immutable=1", uri=True)
+        try:
+            return con.execute(query).fetchall()
+        finally:
+            con.close()
+    with tempfile.TemporaryDirectory(prefix="honed-rpmdb-") as tmp:
+        db = Path(tmp) / "rpmdb.sqlite"
+        shutil.copyfile(host, db)
+        shutil.copyfile(ctx.rootfs.host_path(path + "-wal"), str(db) + "-wal")
+        con = sqlite3.connect(str(db))
+        try:
+            return con.execute(query).fetchall()
+        finally:
+            con.close()
+
+
 def run(ctx: Context, paths: list[str]) -> None:
     for path in paths:
         if path in LEGACY:
             if not any(p in ctx.index.entries for p in DB_PATHS):
                 ctx.problem(path, "BerkeleyDB/NDB rpm databases are not supported (only rpmdb.sqlite)")
             continue
-        host = ctx.rootfs.host_path(path)
         try:
-            con = sqlite3.connect(f"file:{host}?mode=ro&immutable=1", uri=True)
-            try:
-                rows = con.execute("SELECT hnum, blob FROM Packages ORDER BY hnum").fetchall()
-            finally:
-                con.close()
-        except sqlite3.Error as e:
+            rows = _rows(ctx, path)
+        except (sqlite3.Error, OSError) as e:
             ctx.problem(path, f"unreadable rpm database: {e}")
             continue
         for hnum, blob in rows:
