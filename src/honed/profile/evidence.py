@@ -1,0 +1,158 @@
+"""Raw tracer output → evidence per image path: {path: {open, exec, map, lookup, missing}}.
+
+What counts (and why), decided here once:
+- exec: a file executed (the program, and the dynamic loader the kernel maps for it).
+- map: an ELF shared object opened without exec — the loader or dlopen mapping a library.
+- open: any other regular file opened.
+- lookup: a path went through but not opened — a symlink traversed on the way to a used file, a stat/access/
+  readlink check (strace), a Python source whose bytecode cache was loaded (Python stats `mod.py` to
+  validate `__pycache__/mod.cpython-311.pyc`; Debian does not list .pyc files, so the source carries the
+  package).
+- missing: a lookup that failed (ENOENT/ENOTDIR; strace only) — verify's repair loop maps these to removed
+  packages.
+Directories never count: they are shared by many packages, and crediting them (or merged-/usr links like
+`/lib`) would make unused packages look used. Paths the app created (not in the image) never count either.
+
+fanotify reports final targets only, so for it the symlinks are added statically: every symlink in the image
+that resolves onto a used file, except development links (`libfoo.so` → `libfoo.so.3`: the loader asks for
+the soname, never the bare `.so`). For strace the path the program actually asked for is known, and its
+chain of links is followed exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import stat as st
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from honed.image.rootfs import DirRootFS, norm
+from honed.model import Access
+from honed.profile import strace as strace_mod
+
+FAN_OPEN_EXEC = 0x1000
+_PYC = re.compile(r"^(.*)/__pycache__/([^/.]+)\.[^/]*\.pyc$")
+_DEV_LINK = re.compile(r"/lib[^/]*\.so$")
+_MERGED_USR = frozenset({"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"})
+_ELF_DYN = 3
+
+
+class Evidence:
+    """Accumulates accesses for one run against the image's (lower, read-only) root filesystem."""
+
+    def __init__(self, rootfs: Path | str) -> None:
+        self.fs = DirRootFS(rootfs)
+        self._root = str(rootfs)
+        self.paths: dict[str, set[Access]] = {}
+        self._links: dict[str, list[str]] | None = None
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _lstat(self, path: str) -> os.stat_result | None:
+        try:
+            return os.lstat(self._root + path)
+        except OSError:
+            return None
+
+    def _add(self, path: str, access: Access) -> None:
+        self.paths.setdefault(path, set()).add(access)
+
+    def _is_elf_dso(self, path: str) -> bool:
+        try:
+            with open(self._root + path, "rb") as f:
+                head = f.read(18)
+        except OSError:
+            return False
+        return (
+            len(head) == 18 and head[:4] == b"\x7fELF" and int.from_bytes(head[16:18], "little") == _ELF_DYN
+        )
+
+    def _file_use(self, path: str, access: Access) -> None:
+        """`path` is fully resolved; record it if it is a regular file of the image, plus its .py source."""
+        s = self._lstat(path)
+        if s is None or not st.S_ISREG(s.st_mode):
+            return
+        if access is Access.OPEN and self._is_elf_dso(path):
+            access = Access.MAP
+        self._add(path, access)
+        m = _PYC.match(path)
+        if m:
+            src = f"{m.group(1)}/{m.group(2)}.py"
+            s2 = self._lstat(src)
+            if s2 is not None and st.S_ISREG(s2.st_mode):
+                self._add(src, Access.LOOKUP)
+
+    def follow(self, path: str, access: Access) -> str:
+        """Walk `path` as the kernel would, crediting each symlink passed through (not merged-/usr dir
+        links), then the final file with `access`. Returns the resolved path."""
+        parts = [p for p in norm(path).split("/") if p]
+        out: list[str] = []
+        hops = 0
+        while parts:
+            name = parts.pop(0)
+            if name == "..":
+                if out:
+                    out.pop()
+                continue
+            cand = "/" + "/".join([*out, name])
+            s = self._lstat(cand)
+            if s is not None and st.S_ISLNK(s.st_mode):
+                hops += 1
+                if hops > 40:
+                    return cand
+                if cand not in _MERGED_USR:
+                    self._add(cand, Access.LOOKUP)
+                target = os.readlink(self._root + cand)
+                if target.startswith("/"):
+                    out = []
+                parts = [p for p in target.split("/") if p and p != "."] + parts
+                continue
+            out.append(name)
+        final = "/" + "/".join(out)
+        self._file_use(final, access)
+        return final
+
+    def link_index(self) -> dict[str, list[str]]:
+        """resolved target → the symlinks in the image that lead onto it (built once, on first use)."""
+        if self._links is None:
+            links: dict[str, list[str]] = {}
+            for dirpath, dirnames, filenames in os.walk(self._root):
+                rel = dirpath[len(self._root) :] or "/"
+                for name in (*dirnames, *filenames):
+                    p = posixpath.join(rel, name)
+                    if os.path.islink(self._root + p) and p not in _MERGED_USR:
+                        links.setdefault(self.fs.resolve(p), []).append(p)
+            self._links = links
+        return self._links
+
+    # -- tracer inputs ---------------------------------------------------------------------------------
+    def add_fanotify(self, events: Mapping[str, int]) -> None:
+        """fanotify's final-target paths (already image paths) with their event masks."""
+        links = self.link_index()
+        for path, mask in events.items():
+            path = norm(path)
+            real = self.fs.resolve(path)  # normally equal: fanotify names the file itself
+            access = Access.EXEC if mask & FAN_OPEN_EXEC else Access.OPEN
+            self._file_use(real, access)
+            if real not in self.paths:
+                continue
+            # symlinks onto the file and onto its parent directories (a venv's lib64 → lib, default-java …)
+            d = real
+            while d != "/":
+                for link in links.get(d, ()):
+                    if d == real and _DEV_LINK.search(link) and not _DEV_LINK.search(real):
+                        continue
+                    self._add(link, Access.LOOKUP)
+                d = posixpath.dirname(d)
+
+    def add_strace(self, accesses: Iterable[strace_mod.Access]) -> None:
+        kinds = {"exec": Access.EXEC, "open": Access.OPEN, "lookup": Access.LOOKUP}
+        for a in accesses:
+            if a.error is None:
+                self.follow(a.path, kinds[a.kind])
+            elif a.error in ("ENOENT", "ENOTDIR"):
+                self._add(norm(a.path), Access.MISSING)
+
+    def result(self) -> dict[str, frozenset[Access]]:
+        return {p: frozenset(a) for p, a in sorted(self.paths.items())}

@@ -1,0 +1,430 @@
+"""One traced run: start the app in a fresh sandbox, wait for its port, run the drivers, stop it, collect.
+
+`run_drivers` is what both `honed profile` and `honed verify` call. It never raises because a driver failed
+or the app crashed — verify needs exactly that run's evidence — but reports it in `RunResult.error` and the
+driver results. It raises for bad input (nothing to run) and a missing environment (exit 4).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from honed.errors import EnvironmentMissingError, UserError
+from honed.model import Access, DriverResult
+from honed.profile import strace as strace_mod
+from honed.profile.evidence import Evidence
+from honed.profile.fanotify import FanotifyTracer, FanotifyUnavailable
+from honed.profile.options import HttpProbe, ProfileOptions
+from honed.profile.sandbox import Proc, RunSpec, Sandbox, exposed_ports, image_process, require_tools
+
+log = logging.getLogger(__name__)
+
+TAIL = 2000  # characters of output kept per driver
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Evidence and driver results of one run (image paths, before ownership is looked up)."""
+
+    tracer: str
+    seconds: float
+    drivers: tuple[DriverResult, ...]
+    paths: Mapping[str, frozenset[Access]]
+    error: str | None = None
+    events: int = 0  # raw tracer events seen
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(d.ok for d in self.drivers)
+
+    def missing(self) -> tuple[str, ...]:
+        return tuple(p for p, a in self.paths.items() if Access.MISSING in a)
+
+    def failed_drivers(self) -> tuple[DriverResult, ...]:
+        return tuple(d for d in self.drivers if not d.ok)
+
+
+def _tail(path: Path, n: int = TAIL) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - n * 4))
+            return f.read().decode("utf-8", "replace")[-n:]
+    except OSError:
+        return ""
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _resolve_target(target: Any, config: Mapping[str, Any] | None) -> tuple[Path, Mapping[str, Any]]:
+    """An `honed.image.Image`, a RootFS with `.root`, or a directory → (extracted root dir, image config)."""
+    if isinstance(target, (str, os.PathLike)):  # first: a Path has a `.root` too ("/")
+        return Path(target), config or {}
+    if hasattr(target, "rootfs") and callable(target.rootfs):
+        return Path(target.rootfs().root), config if config is not None else (target.config or {})
+    if hasattr(target, "root"):
+        return Path(target.root), config or {}
+    return Path(target), config or {}
+
+
+_NO_PROXY = urllib.request.build_opener(
+    urllib.request.ProxyHandler({})
+)  # probes go to loopback, never a proxy
+
+
+def http_get(url: str, timeout: float) -> tuple[int | None, str]:
+    try:
+        with _NO_PROXY.open(url, timeout=timeout) as resp:
+            return resp.status, resp.read(TAIL).decode("utf-8", "replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(TAIL).decode("utf-8", "replace") if e.fp else ""
+    except (urllib.error.URLError, OSError) as e:
+        return None, str(getattr(e, "reason", e))
+
+
+def run_drivers(
+    target: Any,
+    options: ProfileOptions | None = None,
+    *,
+    trace: str | None = None,
+    config: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run the image's app with `options`' drivers in a fresh traced sandbox; always torn down."""
+    options = options or ProfileOptions()
+    trace = trace or options.trace
+    if trace != options.trace:
+        options = replace(options, trace=trace)
+    rootfs, cfg = _resolve_target(target, config)
+    if not rootfs.is_dir() or rootfs.resolve() == Path("/"):
+        raise UserError(f"root filesystem {rootfs} is not an extracted image directory")
+    spec = image_process(cfg, rootfs)
+    if options.command:
+        spec = replace(spec, argv=tuple(options.command))
+    for k, v in options.env:
+        spec = replace(spec, env={**spec.env, k: v})
+    if not spec.argv and not options.tests:
+        raise UserError(
+            "nothing to run: the image has no entrypoint or cmd, and no --test was given",
+            hint="pass --test CMD (run inside the image) or a command",
+        )
+    if not spec.argv and options.has_app_drivers:
+        raise UserError(
+            "--http-probe, --host-test and --duration need the app, but the image has no entrypoint or cmd"
+        )
+    if trace in ("strace", "both") and options.backend != "bwrap":
+        raise UserError(f"--trace {trace} needs the bwrap backend (strace attaches before the app's exec)")
+    require_tools(options.backend, trace)
+    return _Run(rootfs, spec, cfg, options, trace, progress or (lambda _m: None)).run()
+
+
+class _Run:
+    def __init__(
+        self,
+        rootfs: Path,
+        spec: RunSpec,
+        cfg: Mapping[str, Any],
+        options: ProfileOptions,
+        trace: str,
+        progress: Progress,
+    ) -> None:
+        self.rootfs, self.spec, self.cfg, self.o, self.trace, self.progress = (
+            rootfs,
+            spec,
+            cfg,
+            options,
+            trace,
+            progress,
+        )
+        self.drivers: list[DriverResult] = []
+        self.straces: list[tuple[subprocess.Popen[bytes], Path, str, int]] = []
+        self.sb: Sandbox | None = None
+        self.fan: FanotifyTracer | None = None
+        self.n = 0
+
+    # -- tracing hooks ---------------------------------------------------------------------------------
+    def _on_ready(self, cwd: str) -> Callable[[int], None] | None:
+        if self.trace not in ("strace", "both"):
+            return None
+
+        def attach(pid: int) -> None:
+            assert self.sb is not None
+            out = self.sb.log_path(f"strace-{len(self.straces)}.txt")
+            p = strace_mod.attach(pid, out)
+            self.sb.track(p)
+            self.straces.append((p, out, cwd, pid))
+
+        return attach
+
+    def _launch(self, spec: RunSpec, name: str) -> tuple[Proc, Path]:
+        assert self.sb is not None
+        self.n += 1
+        out = self.sb.log_path(f"{self.n}-{name}.log")
+        with open(out, "wb") as f:  # the child keeps its own copy of the fd
+            proc = self.sb.launch(spec, name=name, stdout=f, stderr=f, on_ready=self._on_ready(spec.cwd))
+        return proc, out
+
+    # -- the run ---------------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        t0 = time.monotonic()
+        error: str | None = None
+        with Sandbox(self.rootfs, backend=self.o.backend) as sb:
+            self.sb = sb
+            try:
+                if self.trace in ("fanotify", "both"):
+                    self.fan = FanotifyTracer(str(sb.merged))
+                    try:
+                        self.fan.start()
+                    except FanotifyUnavailable as e:
+                        raise EnvironmentMissingError(
+                            f"fanotify is not available: {e.strerror}",
+                            hint="needs root and a kernel with FAN_MARK_FILESYSTEM (5.1+); or use --trace strace",
+                        ) from None
+                app: Proc | None = None
+                app_log: Path | None = None
+                if self.spec.argv:
+                    self.progress(f"starting {shlex.join(self.spec.argv)}")
+                    app, app_log = self._launch(self.spec, "app")
+                    error = self._wait_ready(app, app_log)
+                if error is None:
+                    self._drive(app)
+                if app is not None and app_log is not None:
+                    self._stop_app(app, app_log)
+            finally:
+                for proc in sb.procs:
+                    proc.kill()
+                for st, _out, _cwd, _pid in self.straces:
+                    try:
+                        st.wait(10)
+                    except subprocess.TimeoutExpired:
+                        st.kill()
+                        st.wait()
+                if self.fan is not None:
+                    self.fan.stop()
+            seconds = time.monotonic() - t0
+            ev = Evidence(self.rootfs)
+            if self.fan is not None:
+                if self.fan.overflowed:
+                    log.warning("fanotify queue overflowed: evidence may be incomplete")
+                ev.add_fanotify({sb.image_path(p): m for p, m in self.fan.events.items()})
+            for _p, out, cwd, pid in self.straces:
+                with open(out, errors="replace") as f:
+                    ev.add_strace(strace_mod.parse(f, initial_cwd=cwd, init_pid=pid))
+        return RunResult(
+            tracer=self.trace,
+            seconds=seconds,
+            drivers=tuple(self.drivers),
+            paths=ev.result(),
+            error=error,
+            events=self.fan.count if self.fan else 0,
+        )
+
+    def _ports(self) -> list[int]:
+        ports = sorted({p.port for p in self.o.http_probes} | ({self.o.port} if self.o.port else set()))
+        if not ports:
+            ports = exposed_ports(self.cfg)[:1]
+        return ports
+
+    def _wait_ready(self, app: Proc, app_log: Path) -> str | None:
+        """None once the app answers on its ports (or, without ports, is still up after a moment)."""
+        ports = self._ports()
+        deadline = time.monotonic() + self.o.start_timeout
+        pending = list(ports)
+        if pending:
+            self.progress(f"waiting for port {', '.join(map(str, pending))}")
+        settle = time.monotonic() + (0.5 if not pending else 0)
+        while True:
+            pending = [p for p in pending if not _port_open(p)]
+            rc = app.returncode
+            if not pending and time.monotonic() >= settle:
+                if rc not in (None, 0):
+                    break
+                return None
+            if rc is not None:
+                break
+            if time.monotonic() > deadline:
+                return (
+                    f"the app did not open port {', '.join(map(str, pending))} within {self.o.start_timeout:g} s; "
+                    f"last output: {_tail(app_log, 500).strip() or '(none)'}"
+                )
+            time.sleep(0.05)
+        rc = app.returncode
+        what = "exited" if rc == 0 else f"crashed (exit {rc})"
+        where = f" before opening port {', '.join(map(str, pending))}" if pending else " on start"
+        self.drivers.append(
+            DriverResult(
+                kind="app",
+                command=shlex.join(self.spec.argv),
+                ok=False,
+                exit_code=rc,
+                output_tail=_tail(app_log),
+            )
+        )
+        return f"the app {what}{where}; last output: {_tail(app_log, 500).strip() or '(none)'}"
+
+    def _drive(self, app: Proc | None) -> None:
+        o = self.o
+        for cmd in o.tests:
+            self._in_image_test(cmd)
+        ports = self._ports()
+        for probe in self._probes():
+            self._http(probe)
+        if o.openapi and ports:
+            self._openapi(ports[0], o.openapi)
+        for cmd in o.host_tests:
+            self._host_test(cmd, ports[0] if ports else None)
+        if o.duration is not None and app is not None:
+            self.progress(f"letting the app run for {o.duration:g} s")
+            t = time.monotonic()
+            rc = app.wait(o.duration)
+            self.drivers.append(
+                DriverResult(
+                    kind="duration",
+                    command=f"{o.duration:g}s",
+                    ok=rc in (None, 0),
+                    exit_code=rc,
+                    seconds=time.monotonic() - t,
+                )
+            )
+
+    def _probes(self) -> list[HttpProbe]:
+        seen: list[HttpProbe] = []
+        for p in self.o.http_probes:
+            for probe in (HttpProbe(p.port, "/"), p):
+                if probe not in seen:
+                    seen.append(probe)
+        return seen
+
+    def _in_image_test(self, cmd: str) -> None:
+        try:
+            argv = tuple(shlex.split(cmd))
+        except ValueError as e:
+            raise UserError(f"cannot parse --test {cmd!r}: {e}") from None
+        if not argv:
+            raise UserError("empty --test command")
+        self.progress(f"test: {cmd}")
+        t = time.monotonic()
+        proc, out = self._launch(replace(self.spec, argv=argv), "test")
+        rc = proc.wait(self.o.timeout)
+        tail = ""
+        if rc is None:
+            proc.kill()
+            tail = f"\n[honed: killed after {self.o.timeout:g} s timeout]"
+        self.drivers.append(
+            DriverResult(
+                kind="test",
+                command=cmd,
+                ok=rc == 0,
+                exit_code=rc,
+                seconds=time.monotonic() - t,
+                output_tail=(_tail(out) + tail)[-TAIL:],
+            )
+        )
+
+    def _http(self, probe: HttpProbe) -> None:
+        url = f"http://127.0.0.1:{probe.port}{probe.path}"
+        self.progress(f"GET {url}")
+        t = time.monotonic()
+        status, body = http_get(url, min(30.0, self.o.timeout))
+        self.drivers.append(
+            DriverResult(
+                kind="http",
+                command=f"GET {url}",
+                ok=status is not None and status < 500,
+                exit_code=status,
+                seconds=time.monotonic() - t,
+                output_tail=body[-TAIL:],
+            )
+        )
+
+    def _openapi(self, port: int, spec_path: str) -> None:
+        status, body = http_get(f"http://127.0.0.1:{port}/{spec_path.lstrip('/')}", min(30.0, self.o.timeout))
+        try:
+            doc = json.loads(body) if status == 200 else None
+        except json.JSONDecodeError:
+            doc = None
+        if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
+            self.drivers.append(
+                DriverResult(kind="http", command=f"GET OpenAPI {spec_path}", ok=False, exit_code=status,
+                             output_tail="not a JSON OpenAPI document")
+            )  # fmt: skip
+            return
+        for path, ops in sorted(doc["paths"].items()):
+            if "{" in path or not isinstance(ops, dict) or "get" not in ops:
+                continue  # operations needing parameters are not guessed
+            self._http(HttpProbe(port, path))
+
+    def _host_test(self, cmd: str, port: int | None) -> None:
+        env = dict(os.environ)
+        if port:
+            env["HONED_TARGET_URL"] = f"http://127.0.0.1:{port}"
+        env["NO_PROXY"] = env["no_proxy"] = ",".join(
+            filter(None, ["127.0.0.1", "localhost", env.get("NO_PROXY")])
+        )
+        self.progress(f"host test: {cmd}")
+        t = time.monotonic()
+        p = subprocess.Popen(
+            cmd, shell=True, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            out, _ = p.communicate(timeout=self.o.timeout)
+            rc: int | None = p.returncode
+            extra = ""
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, _ = p.communicate()
+            rc = None
+            extra = f"\n[honed: killed after {self.o.timeout:g} s timeout]"
+        except BaseException:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise
+        self.drivers.append(
+            DriverResult(
+                kind="host-test",
+                command=cmd,
+                ok=rc == 0,
+                exit_code=rc,
+                seconds=time.monotonic() - t,
+                output_tail=(out.decode("utf-8", "replace") + extra)[-TAIL:],
+            )
+        )
+
+    def _stop_app(self, app: Proc, app_log: Path) -> None:
+        if any(d.kind == "app" for d in self.drivers):
+            return  # already recorded as crashed
+        rc_before = app.returncode
+        app.stop(self.o.stop_grace)
+        # exiting on its own with an error while the drivers ran is a failure; being stopped by us is not
+        crashed = rc_before not in (None, 0)
+        self.drivers.append(
+            DriverResult(
+                kind="app",
+                command=shlex.join(self.spec.argv),
+                ok=not crashed,
+                exit_code=rc_before if rc_before is not None else app.returncode,
+                output_tail=_tail(app_log),
+            )
+        )

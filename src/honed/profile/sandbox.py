@@ -1,0 +1,514 @@
+"""The sandbox a profiled app runs in: a fresh overlay over the unpacked image, and processes started in it.
+
+Every run gets its own overlay (lower = the read-only extracted image, upper/work in a temp dir), so the
+image is never written and the tracer's filesystem mark sees only this run. Processes start under bubblewrap
+(pid/mount/ipc/uts namespaces, /proc, /dev, tmpfs /tmp, the host's network so the app's ports answer on
+127.0.0.1) or runc (a bundle made from the image config, without a network namespace). Each process is held
+before exec until `on_ready` has run, so tracers attach before the app's first instruction and the runtime's
+own set-up never counts as evidence.
+
+Teardown is unconditional (`Sandbox.close`, also on exceptions and KeyboardInterrupt): every process is
+killed (its pid namespace with it), then the overlay is unmounted and the temp dir removed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import logging
+import os
+import posixpath
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from honed.errors import EnvironmentMissingError, ToolError, UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_MNT_DETACH = 2
+
+
+# ------------------------------------------------------------------------------------------- run spec
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """How to start one process in the image: argv, environment, working dir and numeric user."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+
+
+def image_process(config: Mapping[str, Any], rootfs: Path) -> RunSpec:
+    """The process the image config describes (entrypoint + cmd, env, workdir, user). `argv` may be empty."""
+    cfg = config.get("config", config) or {}
+    argv = tuple(cfg.get("Entrypoint") or ()) + tuple(cfg.get("Cmd") or ())
+    env: dict[str, str] = {}
+    for item in cfg.get("Env") or ():
+        k, _, v = item.partition("=")
+        env[k] = v
+    env.setdefault("PATH", DEFAULT_PATH)
+    uid, gid, home = resolve_user(cfg.get("User") or "", rootfs)
+    env.setdefault("HOME", home)
+    env.setdefault("HOSTNAME", "honed")
+    cwd = cfg.get("WorkingDir") or "/"
+    return RunSpec(argv=argv, env=env, cwd=cwd, uid=uid, gid=gid)
+
+
+def exposed_ports(config: Mapping[str, Any]) -> list[int]:
+    cfg = config.get("config", config) or {}
+    ports = []
+    for key in sorted(cfg.get("ExposedPorts") or {}):
+        num, _, proto = key.partition("/")
+        if proto in ("", "tcp") and num.isdigit():
+            ports.append(int(num))
+    return ports
+
+
+def _db(rootfs: Path, name: str) -> list[list[str]]:
+    try:
+        text = (rootfs / "etc" / name).read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def resolve_user(user: str, rootfs: Path) -> tuple[int, int, str]:
+    """`name`, `uid`, `name:group`, `uid:gid` → (uid, gid, home), looked up in the image's own databases."""
+    if not user:
+        return 0, 0, "/root"
+    name, _, group = user.partition(":")
+    passwd = _db(rootfs, "passwd")
+    uid = gid = None
+    home = "/"
+    for row in passwd:
+        if len(row) >= 6 and (row[0] == name or row[2] == name):
+            uid, gid, home = int(row[2]), int(row[3]), row[5] or "/"
+            break
+    if uid is None:
+        if not name.isdigit():
+            raise UserError(f"the image's user {name!r} is not in its /etc/passwd")
+        uid, gid = int(name), int(name)
+    if group:
+        if group.isdigit():
+            gid = int(group)
+        else:
+            rows = [r for r in _db(rootfs, "group") if len(r) >= 3 and r[0] == group]
+            if not rows:
+                raise UserError(f"the image's group {group!r} is not in its /etc/group")
+            gid = int(rows[0][2])
+    return uid, int(gid if gid is not None else uid), home
+
+
+# -------------------------------------------------------------------------------------------- mounts
+
+
+def _libc() -> ctypes.CDLL:
+    lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    return lib
+
+
+_PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
+
+
+def set_subreaper(on: bool) -> bool:
+    """Make this process the reaper of orphans (returns the previous setting). bwrap's outer process exits
+    without reaping its namespace's init; as subreaper we collect it instead of leaving a zombie to the
+    host's init (which, in some CI sandboxes, reaps late)."""
+    libc = _libc()
+    prev = ctypes.c_int(0)
+    libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(prev), 0, 0, 0)
+    libc.prctl(_PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0)
+    return bool(prev.value)
+
+
+def reap(pid: int, timeout: float = 2.0) -> None:
+    """Collect `pid` if it became our child (orphan under subreaper); ignore it if it is not ours."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done or time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+
+def mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
+    for p in (lower, upper, work):
+        if any(c in str(p) for c in ",:\\"):
+            raise UserError(f"cannot overlay-mount {p}: the path contains ',', ':' or '\\'")
+    opts = f"lowerdir={lower},upperdir={upper},workdir={work}".encode()
+    if _libc().mount(b"honed-overlay", str(target).encode(), b"overlay", 0, opts) != 0:
+        e = ctypes.get_errno()
+        raise EnvironmentMissingError(
+            f"cannot mount an overlay on {target}: {os.strerror(e)}",
+            hint="profiling needs root and overlayfs (modprobe overlay)",
+        )
+
+
+def unmount(target: Path) -> None:
+    libc = _libc()
+    for flags in (0, 0, _MNT_DETACH):
+        if libc.umount2(str(target).encode(), flags) == 0:
+            return
+        if ctypes.get_errno() == 22:  # EINVAL: not mounted
+            return
+        time.sleep(0.05)
+    log.warning("could not unmount %s: %s", target, os.strerror(ctypes.get_errno()))
+
+
+def is_mounted(target: Path) -> bool:
+    t = str(target)
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1] == t for line in f)
+
+
+# ------------------------------------------------------------------------------------------ processes
+
+
+def require_tools(backend: str, trace: str) -> None:
+    """Exit 4 with what to install when a piece is missing."""
+    if os.geteuid() != 0:
+        raise EnvironmentMissingError(
+            "profiling needs root (overlay mounts, namespaces and fanotify)", hint="run as root, e.g. in CI"
+        )
+    need = {"bwrap": ("bwrap", "bubblewrap"), "runc": ("runc", "runc"), "podman": ("podman", "podman")}[
+        backend
+    ]
+    if shutil.which(need[0]) is None:
+        raise EnvironmentMissingError(f"{need[0]} not found", hint=f"apt-get install {need[1]}")
+    if trace in ("strace", "both") and shutil.which("strace") is None:
+        raise EnvironmentMissingError(
+            "strace not found (needed for --trace strace)", hint="apt-get install strace"
+        )
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def _descendants(pid: int) -> list[int]:
+    out, stack = [], [pid]
+    while stack:
+        for c in _children(stack.pop()):
+            out.append(c)
+            stack.append(c)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Proc:
+    """One process started in the sandbox. `init_pid` is the host pid of its namespace's init (bwrap) or of
+    the container process (runc); killing it takes every process in the namespace along."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], init_pid: int, name: str) -> None:
+        self.popen = popen
+        self.init_pid = init_pid
+        self.name = name
+        self.killed = False
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM to the app's processes, then SIGKILL to the namespace after `grace` seconds."""
+        if self.popen.poll() is not None:
+            self.kill()
+            return
+        # bwrap's own pid 1 ignores SIGTERM; the app is its child.
+        for pid in _children(self.init_pid) or [self.init_pid]:
+            _kill(pid, signal.SIGTERM)
+        if self.wait(grace) is None:
+            self.kill()
+
+    def kill(self) -> None:
+        self.killed = self.killed or self.popen.poll() is None
+        _kill(self.init_pid, signal.SIGKILL)  # the pid namespace dies with its init
+        # bwrap's outer process reaps its init and exits by itself; kill it only if it does not, so that no
+        # zombie is left for the host's init to collect.
+        if self.wait(2) is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if self.wait(10) is None:
+                log.warning("process %s (%d) did not exit after SIGKILL", self.name, self.popen.pid)
+        deadline = time.monotonic() + 5
+        while _alive(self.init_pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+class Sandbox:
+    """A fresh overlay over `lower` and the processes started on it. Use as a context manager."""
+
+    def __init__(self, lower: Path, *, backend: str = "bwrap", hostname: str = "honed") -> None:
+        self.lower = Path(lower)
+        self.backend = backend
+        self.hostname = hostname
+        self.tmp = Path(tempfile.mkdtemp(prefix="honed-run-"))
+        self.merged = self.tmp / "merged"
+        self.procs: list[Proc] = []
+        self._helpers: list[subprocess.Popen[bytes]] = []
+        self._mounted = False
+        self._n = 0
+        self._prev_subreaper: bool | None = None
+
+    def __enter__(self) -> Sandbox:
+        try:
+            self._prev_subreaper = set_subreaper(True)
+            for d in ("upper", "work", "merged", "logs"):
+                (self.tmp / d).mkdir()
+            mount_overlay(self.lower, self.tmp / "upper", self.tmp / "work", self.merged)
+            self._mounted = True
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def log_path(self, name: str) -> Path:
+        return self.tmp / "logs" / name
+
+    def track(self, popen: subprocess.Popen[bytes]) -> None:
+        """A helper process (strace) to be killed at teardown if still running."""
+        self._helpers.append(popen)
+
+    # -- starting processes --------------------------------------------------------------------------
+    def launch(
+        self,
+        spec: RunSpec,
+        *,
+        name: str,
+        stdout: IO[bytes] | int,
+        stderr: IO[bytes] | int,
+        on_ready: Callable[[int], None] | None = None,
+    ) -> Proc:
+        if not spec.argv:
+            raise UserError("nothing to run: empty command")
+        if self.backend == "bwrap":
+            return self._launch_bwrap(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
+        if self.backend == "runc":
+            return self._launch_runc(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
+        raise UserError(f"backend {self.backend!r} is not supported for profiling yet; use bwrap or runc")
+
+    def _launch_bwrap(
+        self, spec: RunSpec, *, name: str, stdout: Any, stderr: Any, on_ready: Callable[[int], None] | None
+    ) -> Proc:
+        info_r, info_w = os.pipe()
+        block_r, block_w = os.pipe()
+        argv = [
+            "bwrap", "--bind", str(self.merged), "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--hostname", self.hostname,
+            "--die-with-parent", "--clearenv", "--chdir", spec.cwd,
+            "--info-fd", str(info_w), "--block-fd", str(block_r),
+        ]  # fmt: skip
+        if spec.uid or spec.gid:
+            argv += ["--unshare-user", "--uid", str(spec.uid), "--gid", str(spec.gid)]
+        for k, v in sorted(spec.env.items()):
+            argv += ["--setenv", k, v]
+        argv += ["--", *spec.argv]
+        try:
+            popen = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                pass_fds=(info_w, block_r), start_new_session=True,
+            )  # fmt: skip
+        except BaseException:
+            for fd in (info_r, info_w, block_r, block_w):
+                os.close(fd)
+            raise
+        os.close(info_w)
+        os.close(block_r)
+        try:
+            info = b""
+            while b"}" not in info:
+                chunk = os.read(info_r, 4096)
+                if not chunk:
+                    break
+                info += chunk
+            try:
+                init_pid = int(json.loads(info)["child-pid"])
+            except (ValueError, KeyError):
+                popen.wait(10)
+                raise ToolError(f"bwrap failed to start {name} (exit {popen.returncode})") from None
+            proc = Proc(popen, init_pid, name)
+            self.procs.append(proc)
+            if on_ready is not None:
+                on_ready(init_pid)
+            os.write(block_w, b"go")
+        finally:
+            os.close(info_r)
+            os.close(block_w)
+        return proc
+
+    def _launch_runc(
+        self, spec: RunSpec, *, name: str, stdout: Any, stderr: Any, on_ready: Callable[[int], None] | None
+    ) -> Proc:
+        self._n += 1
+        cid = f"honed-{os.getpid()}-{self.tmp.name[-8:]}-{self._n}"
+        bundle = self.tmp / f"bundle-{self._n}"
+        bundle.mkdir()
+        (bundle / "config.json").write_text(json.dumps(_runc_config(spec, self.merged, self.hostname)))
+        state = self.tmp / "runc-state"
+        pidfile = bundle / "pid"
+        base = ["runc", "--root", str(state)]
+        # `runc run` in the foreground keeps us the parent (exit status, stdio); the pid file tells when the
+        # container process exists. runc holds the process before exec until `runc start`... but only with
+        # create/start, which loses the exit status; so here the tracer is set up before `run` and the
+        # runtime's few set-up opens happen before the process's own exec (dropped by the pid filter).
+        popen = subprocess.Popen(
+            [*base, "run", "--bundle", str(bundle), "--pid-file", str(pidfile), cid],
+            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while not pidfile.exists():
+            if popen.poll() is not None or time.monotonic() > deadline:
+                popen.wait(5)
+                raise ToolError(f"runc failed to start {name} (exit {popen.returncode})")
+            time.sleep(0.005)
+        init_pid = int(pidfile.read_text().strip() or 0)
+        proc = Proc(popen, init_pid, name)
+        self.procs.append(proc)
+        if on_ready is not None:
+            on_ready(init_pid)
+        return proc
+
+    # -- teardown --------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Kill everything, unmount, remove the temp dir. Idempotent; never raises for cleanup trouble."""
+        for proc in self.procs:
+            try:
+                proc.kill()
+            except Exception as e:  # keep tearing down the rest
+                log.warning("killing %s: %s", proc.name, e)
+        for h in self._helpers:
+            if h.poll() is None:
+                _kill(h.pid, signal.SIGKILL)
+            try:
+                h.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in self.procs:
+            reap(proc.init_pid)
+        if self._prev_subreaper is not None:
+            set_subreaper(self._prev_subreaper)
+            self._prev_subreaper = None
+        if self.backend == "runc" and (self.tmp / "runc-state").exists():
+            for i in range(1, self._n + 1):
+                cid = f"honed-{os.getpid()}-{self.tmp.name[-8:]}-{i}"
+                subprocess.run(
+                    ["runc", "--root", str(self.tmp / "runc-state"), "delete", "-f", cid],
+                    capture_output=True, check=False,
+                )  # fmt: skip
+        if self._mounted:
+            unmount(self.merged)
+            self._mounted = is_mounted(self.merged)
+        if not self._mounted:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def image_path(self, host_path: str) -> str:
+        """A path the tracer reported → the path inside the image."""
+        m = str(self.merged)
+        if host_path == m:
+            return "/"
+        if host_path.startswith(m + "/"):
+            return host_path[len(m) :]
+        return posixpath.normpath(host_path)
+
+
+def _runc_config(spec: RunSpec, root: Path, hostname: str) -> dict[str, Any]:
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": spec.uid, "gid": spec.gid},
+            "args": list(spec.argv),
+            "env": [f"{k}={v}" for k, v in sorted(spec.env.items())],
+            "cwd": spec.cwd,
+            "noNewPrivileges": True,
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        },
+        "root": {"path": str(root), "readonly": False},
+        "hostname": hostname,
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+            },
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
+            {
+                "destination": "/tmp",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "nodev", "mode=1777"],
+            },
+        ],  # fmt: skip
+        "linux": {
+            # no network namespace: the app's ports are on the host's loopback
+            "namespaces": [{"type": t} for t in ("pid", "mount", "ipc", "uts")],
+            "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    }

@@ -1,0 +1,143 @@
+"""Real sandboxed runs (bubblewrap + overlay + fanotify/strace) on a tiny rootfs of host binaries."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from honed.errors import ProfileError, UserError
+from honed.model import Access
+from honed.profile.api import check
+from honed.profile.options import HttpProbe, ProfileOptions
+from honed.profile.runner import run_drivers
+
+from .conftest import leftovers, needs_sandbox
+
+pytestmark = needs_sandbox
+
+# distinct per pytest process: other sessions may run these tests at the same time
+SLEEP = [f"{n}{os.getpid()}.5" for n in range(41, 46)]
+
+
+def _no_leftovers(*markers: str) -> None:
+    mounts, procs = leftovers(*markers)
+    assert mounts == [] and procs == []
+
+
+@pytest.fixture(autouse=True)
+def _own_tmp(run_tmp: str) -> Iterator[None]:
+    yield
+    _no_leftovers(run_tmp)
+    assert os.listdir(run_tmp) == []  # the run's temp dir is gone too
+
+
+def test_test_command_is_traced_through_its_symlinks(tiny_rootfs: Path) -> None:
+    r = run_drivers(tiny_rootfs, ProfileOptions(tests=("/usr/bin/mycat /etc/hello.txt",)))
+    assert r.ok and r.tracer == "fanotify"
+    (d,) = r.drivers
+    assert (d.kind, d.ok, d.exit_code, d.output_tail) == ("test", True, 0, "hello\n")
+    p = r.paths
+    assert p["/etc/hello.txt"] == {Access.OPEN}
+    assert p["/usr/bin/cat"] == {Access.EXEC}
+    assert p["/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"] == {Access.EXEC}
+    assert p["/usr/lib/x86_64-linux-gnu/libc.so.6"] == {Access.MAP}
+    # symlinks onto used files count as lookups: the link the program was started through, the loader's
+    # path; the development link libc.so and merged-/usr directory links do not
+    assert p["/usr/bin/mycat"] == {Access.LOOKUP}
+    assert p["/usr/lib64/ld-linux-x86-64.so.2"] == {Access.LOOKUP}
+    assert "/usr/lib/x86_64-linux-gnu/libc.so" not in p
+    assert "/lib64" not in p and "/bin" not in p
+    assert "/etc/untouched.txt" not in p and "/usr/bin/sleep" not in p
+    assert r.missing() == ()
+
+
+def test_strace_sees_lookups_and_failed_lookups(tiny_rootfs: Path) -> None:
+    opts = ProfileOptions(
+        tests=("/bin/sh -c 'cat /etc/hello.txt; [ -e /etc/untouched.txt ]; cat /etc/nope || true'",)
+    )
+    r = run_drivers(tiny_rootfs, opts, trace="both")
+    assert r.ok, r.drivers
+    p = r.paths
+    assert Access.MISSING in p["/etc/nope"]
+    assert "/etc/nope" in r.missing()
+    assert Access.LOOKUP in p["/etc/untouched.txt"]  # a stat, never an open
+    assert Access.OPEN in p["/etc/hello.txt"]
+    assert Access.LOOKUP in p["/usr/bin/sh"] and Access.EXEC in p["/usr/bin/dash"]
+    assert "/bin" not in p  # /bin/sh went through the merged-/usr link: not evidence
+
+
+def test_app_crashing_on_start_reports_its_stderr(tiny_rootfs: Path, free_port: int) -> None:
+    opts = ProfileOptions(
+        command=("/bin/sh", "-c", "echo config file missing >&2; exit 3"), http_probes=(HttpProbe(free_port),)
+    )
+    r = run_drivers(tiny_rootfs, opts)
+    assert r.error is not None and "exit 3" in r.error and "config file missing" in r.error
+    with pytest.raises(ProfileError, match="config file missing"):
+        check(r, opts)
+
+
+def test_port_that_never_opens_is_a_bounded_wait(tiny_rootfs: Path, free_port: int) -> None:
+    opts = ProfileOptions(command=("sleep", SLEEP[0]), http_probes=(HttpProbe(free_port),), start_timeout=1.5)
+    t = time.monotonic()
+    r = run_drivers(tiny_rootfs, opts)
+    assert time.monotonic() - t < 10
+    assert r.error is not None and f"port {free_port}" in r.error and "1.5 s" in r.error
+    _no_leftovers(SLEEP[0])
+
+
+def test_hanging_test_is_killed_at_timeout(tiny_rootfs: Path) -> None:
+    opts = ProfileOptions(command=("sleep", SLEEP[1]), tests=(f"sleep {SLEEP[2]}",), timeout=1.0)
+    t = time.monotonic()
+    r = run_drivers(tiny_rootfs, opts)
+    assert time.monotonic() - t < 15
+    test = next(d for d in r.drivers if d.kind == "test")
+    assert not test.ok and test.exit_code is None and "timeout" in test.output_tail
+    app = next(d for d in r.drivers if d.kind == "app")
+    assert app.ok  # stopped by us, not crashed
+    with pytest.raises(ProfileError, match="timed out"):
+        check(r, opts)
+    _no_leftovers(SLEEP[1], SLEEP[2])
+
+
+def test_failing_tests_are_an_error_unless_allowed(tiny_rootfs: Path) -> None:
+    opts = ProfileOptions(tests=("/bin/sh -c 'echo 1 failed; exit 1'",))
+    r = run_drivers(tiny_rootfs, opts)
+    assert [(d.ok, d.exit_code) for d in r.drivers] == [(False, 1)]
+    with pytest.raises(ProfileError, match="1 failed"):
+        check(r, opts)
+    check(r, ProfileOptions(tests=opts.tests, allow_failing_tests=True))  # evidence kept, no error
+    assert "/usr/bin/dash" in r.paths
+
+
+def test_duration_runs_the_entrypoint_and_stops_it(tiny_rootfs: Path) -> None:
+    cfg = {"config": {"Entrypoint": ["/usr/bin/sleep"], "Cmd": [SLEEP[3]], "WorkingDir": "/app"}}
+    t = time.monotonic()
+    r = run_drivers(tiny_rootfs, ProfileOptions(duration=0.5, stop_grace=1.0), config=cfg)
+    assert time.monotonic() - t < 10
+    assert [d.kind for d in r.drivers] == ["duration", "app"]
+    assert all(d.ok for d in r.drivers)
+    assert r.paths["/usr/bin/sleep"] == {Access.EXEC}
+    _no_leftovers(SLEEP[3])
+
+
+def test_interrupt_tears_everything_down(tiny_rootfs: Path) -> None:
+    def interrupt(msg: str) -> None:
+        if msg.startswith("test:"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_drivers(
+            tiny_rootfs, ProfileOptions(command=("sleep", SLEEP[4]), tests=("true",)), progress=interrupt
+        )
+    _no_leftovers(SLEEP[4])
+
+
+def test_nothing_to_run_is_a_user_error(tiny_rootfs: Path) -> None:
+    with pytest.raises(UserError, match="no entrypoint or cmd"):
+        run_drivers(tiny_rootfs, ProfileOptions(), config={"config": {"Env": ["PATH=/bin"]}})
+    with pytest.raises(UserError, match="need the app"):
+        run_drivers(tiny_rootfs, ProfileOptions(tests=("true",), duration=1))
