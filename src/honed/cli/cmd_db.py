@@ -61,15 +61,15 @@ def _print_import(rep: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from honed.vuln import db as vdb
 
-    if args.action == "import":
-        rep = vdb.import_sources(args.sources, args.db, progress=None if args.quiet else _progress)
-        _print_import(rep)
-        return 0
-    if args.action == "update":
-        from honed.vuln.update import update
+    if args.action in ("import", "update"):
+        with _Progress(enabled=not args.quiet) as prog:
+            if args.action == "import":
+                rep = vdb.import_sources(args.sources, args.db, progress=prog.step)
+            else:
+                from honed.vuln.update import update
 
-        rep = update(args.db, args.source, attempts=max(1, args.retries), timeout=args.timeout,
-                     progress=None if args.quiet else _progress)
+                rep = update(args.db, args.source, attempts=max(1, args.retries), timeout=args.timeout,
+                             progress=prog.step)
         _print_import(rep)
         return 0
     max_age = args.max_age_days
@@ -97,5 +97,29 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(what: str) -> None:
-    print(f"honed: reading {what}", file=sys.stderr)
+class _Progress:
+    """A rich spinner naming the source being read (on a terminal); plain lines otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._status: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled and sys.stderr.isatty():
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status("building the vulnerability database")
+            self._status.__enter__()
+        return self
+
+    def step(self, what: str) -> None:
+        if not self.enabled:
+            return
+        if self._status is not None:
+            self._status.update(f"reading {what}")
+        else:
+            print(f"honed: reading {what}", file=sys.stderr)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.__exit__(None, None, None)

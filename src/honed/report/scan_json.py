@@ -73,6 +73,10 @@ def to_dict(
         "summary": {**summary(result.findings), "packages": len(result.packages)},
         "gate": verdict.to_dict() if verdict else None,
         "notices": list(result.notices),
+        "problems": [
+            {"path": getattr(pr, "path", ""), "message": getattr(pr, "message", str(pr)), "stage": getattr(pr, "stage", "")}
+            for pr in getattr(result.catalog, "problems", ())
+        ],
         "findings": [finding_dict(f, result.packages.get(f.package_id)) for f in view],
     }
 
