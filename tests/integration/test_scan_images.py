@@ -156,3 +156,36 @@ def test_sbom_round_trip_gives_the_image_findings(flask_image: Any, vulndb: Path
                    for f in scan(read_sbom(tmp_path / name), db).findings}
             assert got == want, name
     assert want
+
+
+def test_cli_scan_image(flask_image: Any, vulndb: Path, tmp_path: Path, schemas: Path) -> None:
+    """`honed scan IMAGE` end to end: digests in the JSON, SARIF valid, the gate's exit code, VEX applied."""
+    from honed.cli.main import main
+
+    base = ["scan", flask_image.ref, "--db", str(vulndb)]
+    out = tmp_path / "scan.json"
+    assert main([*base, "-f", "json", "-o", str(out), "--fail-on", "critical"]) == 1
+    doc = json.loads(out.read_text())
+    assert doc["image"]["digest"] == flask_image.info.get("manifest_digest", doc["image"]["digest"])
+    assert doc["image"]["digest"].startswith("sha256:") and doc["database"]["digest"].startswith("sha256:")
+    crit = sorted({(f["id"], f["package"]["purl"]) for f in doc["findings"] if f["severity"] == "CRITICAL"})
+    assert crit
+    # an OpenVEX not_affected statement for every critical finding: the gate passes, the findings stay
+    vex = {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://example.com/v", "author": "t",
+           "timestamp": "2026-01-01T00:00:00Z", "version": 1,
+           "statements": [{"vulnerability": {"name": i}, "products": [{"@id": p.split("?")[0]}],
+                           "status": "not_affected", "justification": "vulnerable_code_not_present"}
+                          for i, p in crit]}
+    vf = tmp_path / "v.json"
+    vf.write_text(json.dumps(vex))
+    assert main([*base, "-f", "json", "-o", str(out), "--fail-on", "critical", "--vex", str(vf)]) == 0
+    doc2 = json.loads(out.read_text())
+    assert len(doc2["findings"]) == len(doc["findings"])
+    assert {f["suppressed_by"] for f in doc2["findings"] if f["severity"] == "CRITICAL"} == {
+        "vex: not_affected (vulnerable_code_not_present)"}
+    sar = tmp_path / "s.sarif"
+    assert main([*base, "-f", "sarif", "-o", str(sar)]) == 0
+    import jsonschema
+
+    schema = json.loads((schemas / "sarif" / "sarif-schema-2.1.0.json").read_text())
+    assert list(jsonschema.Draft4Validator(schema).iter_errors(json.loads(sar.read_text()))) == []
