@@ -104,7 +104,9 @@ def distro_ecosystem(distro: Distro | None, db: Database, ecosystem: Ecosystem) 
     pref = [e for e in covered if e.startswith(want + ":")]  # Ubuntu:22.04:LTS
     if pref:
         return pref[0]
-    names = ", ".join(c.split(":", 1)[1] for c in covered)
+    rels = sorted((c.split(":", 1)[1] for c in covered),
+                  key=lambda r: [int(x) if x.isdigit() else -1 for x in re.split(r"[.:]", r.lstrip("v"))])
+    names = ", ".join(rels)
     raise UnknownDistroError(
         f"{fam} release {rel or '(unknown)'} is not covered by the vulnerability database; it covers {fam} {names}",
         hint="scan an image of a covered release, or import advisories for this one",

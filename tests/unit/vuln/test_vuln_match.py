@@ -191,3 +191,17 @@ def test_os_packages_without_distro_are_reported_as_unmatched(db: Database) -> N
     assert "no advisories for fedora" in r.notices[0]
     r = scan(SbomCatalog(pk, SbomDistro("debian", "12"), format="cyclonedx"), db)
     assert r.findings and r.notices == ()
+
+
+def test_alpine_origin_and_apk_versions(db: Database) -> None:
+    from honed.model import ApkMeta
+
+    def apk(name: str, version: str) -> Package:
+        return Package(name, version, Ecosystem.ALPINE, f"pkg:apk/alpine/{name}@{version}",
+                       (Location("/lib/apk/db/installed"),), meta=ApkMeta(origin="openssl"))
+
+    old = by(match([apk("libcrypto1.1", "1.1.1a-r0")], {"id": "alpine", "version_id": "3.19.1"}, db), "libcrypto1.1")
+    assert "CVE-2018-0734" not in old and "CVE-2019-1543" in old  # fixed at 1.1.1a-r0 / 1.1.1b-r1
+    assert old["CVE-2019-1543"].fixed_version == "1.1.1b-r1"
+    with pytest.raises(UnknownDistroError, match="v3.19"):
+        match([apk("libcrypto1.1", "1.1.1a-r0")], "alpine:3.99", db)
