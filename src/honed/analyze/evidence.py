@@ -130,13 +130,12 @@ class Evidence:
     def _startup_hook_paths(self) -> set[str]:
         """Each .pth file of a dist, and the modules of the same dist its `import` lines pull in."""
         out: set[str] = set()
-        for pid, p in self.own.packages.items():
-            if not isinstance(p.meta, PythonMeta):
+        for pid in self.own.packages:  # pip dists and Debian's python3-* packages both ship hooks
+            pths = [f for f in self.own.package_files(pid) if f.endswith(".pth")]
+            if not pths:
                 continue
             files = set(self.own.package_files(pid))
-            for f in sorted(files):
-                if not f.endswith(".pth"):
-                    continue
+            for f in sorted(pths):
                 out.add(f)
                 try:
                     text = self.own.fs.read_bytes(f, limit=65536).decode("utf-8", "replace")
