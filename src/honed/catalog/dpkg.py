@@ -81,7 +81,14 @@ def is_installed(fields: dict[str, str]) -> bool:
     if status is None:
         return True
     words = status.split()
-    return len(words) == 3 and words[2] in ("installed", "half-configured", "triggers-awaited", "triggers-pending")
+    # files are on disk in these states; not-installed/config-files/half-installed leave no (complete) package
+    return len(words) == 3 and words[2] in (
+        "installed",
+        "unpacked",
+        "half-configured",
+        "triggers-awaited",
+        "triggers-pending",
+    )
 
 
 def parse_source(fields: dict[str, str]) -> tuple[str, str]:

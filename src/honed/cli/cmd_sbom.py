@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from honed.errors import UserError
 
     outputs = _outputs(args.output)
+    created = _created(args.created) if args.created else None
     select(args.catalogers)  # a bad selection fails before the image is read
     if sys.stderr.isatty() and not getattr(args, "quiet", False):
         from rich.console import Console
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         cat = catalog_image(args.image, select=args.catalogers, cache_dir=Path(args.cache_dir) if args.cache_dir else None)
     for fmt, dest in outputs:
-        write_output(render(cat, fmt, created=args.created), dest)
+        write_output(render(cat, fmt, created=created), dest)
     for pr in cat.problems[:20]:
         print(f"honed: warning: {pr.path}: {pr.message}", file=sys.stderr)
     if len(cat.problems) > 20:
@@ -73,6 +74,21 @@ def run(args: argparse.Namespace) -> int:
     if args.strict and cat.problems:
         raise UserError(f"{len(cat.problems)} problem(s) while cataloguing {args.image} (--strict)")
     return 0
+
+
+def _created(text: str) -> str:
+    """An RFC 3339 time → UTC "YYYY-MM-DDTHH:MM:SSZ" (what both SBOM schemas accept)."""
+    import datetime as dt
+
+    from honed.errors import UserError
+
+    try:
+        d = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserError(f"--created {text!r} is not an RFC 3339 time", hint="e.g. 2025-01-01T00:00:00Z") from None
+    if d.tzinfo is None:
+        d = d.replace(tzinfo=dt.UTC)
+    return d.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def render(cat, fmt: str, *, created: str | None = None) -> str:  # type: ignore[no-untyped-def]

@@ -143,3 +143,10 @@ def test_cli_sbom_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "unknown cataloger selection 'nosuch'" in capsys.readouterr().err
     assert main(["sbom", f"dir:{tmp_path}", "-o", "xml"]) == 3
     assert main(["sbom", f"dir:{tmp_path / 'missing'}"]) == 3
+    assert main(["sbom", f"dir:{tmp_path}", "--created", "yesterday"]) == 3
+    assert "RFC 3339" in capsys.readouterr().err
+
+
+def test_cli_created_is_normalised(mixed_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sbom", f"dir:{mixed_root}", "-o", "cyclonedx-json", "--created", "2024-06-01T12:00:00+02:00"]) == 0
+    assert json.loads(capsys.readouterr().out)["metadata"]["timestamp"] == "2024-06-01T10:00:00Z"
