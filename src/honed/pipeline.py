@@ -167,7 +167,7 @@ class _Stages:
             raise ProfileError(
                 f"refusing to harden: the original image does not pass its own tests ({e}); "
                 "there is nothing to verify the hardened image against",
-                hint=e.hint,
+                hint="make the tests pass on the original image first",
             ) from None
 
     def policy(self) -> Any:
@@ -452,7 +452,7 @@ def build_record_files(
     for r in loop.rounds:
         name = "hardened" if r.number == 0 else f"hardened (after repair {r.number})"
         drv = [_drv(x) for x in r.check.drivers]
-        if r.check.error:
+        if r.check.error and not any(x.kind == "app" and not x.ok for x in r.check.drivers):
             drv.append({"kind": "app", "command": "start the app", "ok": False, "exit_code": None, "seconds": 0.0,
                         "output_tail": r.check.error})
         phases.append({"phase": name, "drivers": drv})

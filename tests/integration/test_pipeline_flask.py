@@ -92,3 +92,12 @@ def test_flask_pipeline_repairs_and_records(flask_image, vulndb, registry, keypa
     other = f"{registry.host}/honed-it/flask-app-copy:1"
     assert main(["record", "push", str(out), other, "--key", str(keypair[1])]) == 0
     assert len(referrers(Target.parse(other), s["hardened_image"]["digest"])) == 1
+
+
+def test_refuses_when_the_original_fails_its_tests(flask_image, vulndb, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from honed.cli.main import main
+
+    out = tmp_path / "rec"
+    code = main(["-q", "pipeline", flask_image.ref, "--test", "python3 -c 'import sys; sys.exit(3)'",
+                 "--db", str(vulndb), "--output", str(out)])
+    assert code == 3 and not out.exists() and not (tmp_path / "rec-image").exists()

@@ -75,6 +75,17 @@ def _driver_rows(drivers: Sequence[Mapping[str, Any]]) -> str:
     return "".join(rows)
 
 
+def _most_common(values: Sequence[Any]) -> str:
+    counts: dict[str, int] = {}
+    for v in values:
+        if v:
+            counts[str(v)] = counts.get(str(v), 0) + 1
+    if not counts:
+        return ""
+    best = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    return best[0] if best[1] > 1 else ""
+
+
 def write_html(summary: Mapping[str, Any]) -> bytes:
     s = summary
     inp = s.get("input_image") or {}
@@ -96,15 +107,16 @@ def write_html(summary: Mapping[str, Any]) -> bytes:
 
     verified = bool(ver.get("ok"))
     gate_ok = gate.get("passed", True)
-    if verified and gate_ok:
-        a('<div class="verdict ok">Hardened image verified: the tests pass on it')
-        if gate.get("fail_on"):
-            a(f"; gate --fail-on {_e(gate.get('fail_on'))} passed")
-        a(".</div>")
-    elif not verified:
+    reps = int(ver.get("repairs", 0) or 0)
+    if verified:
+        a('<div class="verdict ok">Hardened image verified: the tests pass on it'
+          + (f" after {reps} repair round(s)" if reps else "") + ".</div>")
+    else:
         a('<div class="verdict bad">Verification failed: the hardened image breaks the tests. '
           "No image was tagged for promotion.</div>")
-    else:
+    if gate.get("fail_on") and gate_ok:
+        a(f'<div class="verdict ok">Gate --fail-on {_e(gate.get("fail_on"))} passed.</div>')
+    elif not gate_ok:
         a(f'<div class="verdict bad">Gate failed: {_e(gate.get("blocking", 0))} finding(s) at or above '
           f"{_e(gate.get('fail_on'))} remain in the hardened image (the report below is complete).</div>")
 
@@ -151,21 +163,46 @@ def write_html(summary: Mapping[str, Any]) -> bytes:
               f"<td><ul>{ev}</ul></td><td>{_e(', '.join(r.get('restored') or [])) or '—'}</td></tr>")
         a("</table>")
 
-    rem = s.get("removed_packages") or []
+    rem = list(s.get("removed_packages") or [])
     a(f"<h2>Removed packages ({len(rem)})</h2>")
     if rem:
+        # The evidence sentence and rule are usually the same for every package: say them once.
+        common_ev = _most_common([p.get("evidence") for p in rem])
+        common_rule = _most_common([p.get("rule") for p in rem])
+        if common_ev:
+            a(f"<p>Unless a row says otherwise: <i>{_e(common_ev)}</i> — rule <i>{_e(common_rule)}</i>.</p>")
+        flagged = [p for p in rem if p.get("flags")]
+        if flagged:
+            a("<p class=warn>Worth a look (removals that are legitimate for a runtime image but easy to miss): "
+              + ", ".join(f"<b>{_e(p.get('name'))}</b> ({_e(', '.join(p.get('flags') or []))})" for p in flagged)
+              + ".</p>")
+        # Packages that took vulnerabilities with them first, worst first.
+        def rank(p: Mapping[str, Any]) -> tuple[int, int, str]:
+            sev = [SEVERITIES.index(v.get("severity")) if v.get("severity") in SEVERITIES else len(SEVERITIES)
+                   for v in (p.get("vulnerabilities") or [])]
+            return (min(sev) if sev else len(SEVERITIES) + 1, -len(sev), str(p.get("name")))
+
+        own_col = any(p.get("evidence") != common_ev or p.get("rule") != common_rule for p in rem)
         a("<table><tr><th>package</th><th>version</th><th class=n>size</th><th class=n>files</th>"
-          "<th>vulnerabilities that left with it</th><th>evidence</th><th>rule</th></tr>")
-        for p in rem:
-            vs = p.get("vulnerabilities") or []
+          "<th>vulnerabilities that left with it</th>" + ("<th>evidence / rule</th>" if own_col else "") + "</tr>")
+
+        def vrank(v: Mapping[str, Any]) -> tuple[int, str]:
+            sv = v.get("severity")
+            return (SEVERITIES.index(sv) if sv in SEVERITIES else len(SEVERITIES), str(v.get("id")))
+
+        for p in sorted(rem, key=rank):
+            vs = sorted(p.get("vulnerabilities") or [], key=vrank)
             vtxt = "".join(
                 f'<span class="sev {_e(v.get("severity", "UNKNOWN"))}" title="{_e(v.get("severity"))}">{_e(v.get("id"))}</span>'
                 for v in vs
             ) or '<span class=mut>none</span>'
-            a(f"<tr><td><b>{_e(p.get('name'))}</b><div class='mut mono'>{_e(p.get('purl'))}</div></td>"
+            ev = "" if p.get("evidence") == common_ev else _e(p.get("evidence"))
+            rule = "" if p.get("rule") == common_rule else _e(p.get("rule"))
+            flags = "".join(f' <span class="sev UNKNOWN">{_e(f)}</span>' for f in (p.get("flags") or []))
+            a(f"<tr><td><b>{_e(p.get('name'))}</b>{flags}<div class='mut mono'>{_e(p.get('purl'))}</div></td>"
               f"<td class=mono>{_e(p.get('version'))}</td><td class=n>{_e(human_bytes(p.get('bytes')))}</td>"
-              f"<td class=n>{_e(p.get('files'))}</td><td>{vtxt}</td><td>{_e(p.get('evidence'))}</td>"
-              f"<td>{_e(p.get('rule'))}</td></tr>")
+              f"<td class=n>{_e(p.get('files'))}</td><td>{vtxt}</td>"
+              + (f"<td>{ev}{'<br>' if ev and rule else ''}{rule}</td>" if own_col else "") + "</tr>")
         a("</table>")
     restored = s.get("restored_packages") or []
     if restored:

@@ -59,7 +59,8 @@ def decide(
     `extra_output`: the app's own output when it failed to start (no driver ran)."""
     failing = [d for d in drivers if not d.ok]
     failed = tuple(d.command for d in failing)
-    if extra_output:
+    app_failed = any(d.kind == "app" for d in failing)
+    if extra_output and not app_failed:  # the app's own driver already stands for its start failure
         failed = (*failed, "start the app")
     if not failed:
         return RepairDecision(failed=())
@@ -81,19 +82,26 @@ def decide(
             chosen, basis = weak, "tracer"
 
     reasons: dict[str, list[str]] = {}
+    seen: set[tuple[str, str, str, str]] = set()  # the same clue seen by two sources is one reason
     for a in chosen:
+        k = (a.package, a.clue.kind, a.clue.value, a.file)
+        if k in seen:
+            continue
+        seen.add(k)
         why = a.clue.describe() + (f" → {a.file}" if a.file and a.file != a.clue.value else "")
-        lst = reasons.setdefault(a.package, [])
-        if why not in lst:
-            lst.append(why)
+        reasons.setdefault(a.package, []).append(why)
     # Evidence shown to the user: output clues first (they explain), then the tracer's, bounded.
     attributed = {a.clue for a in chosen}
-    ev = [c.describe() for c in out_clues] + [c.describe() for c in trace_clues if c in attributed]
+    ev, seen_ev = [], set()
+    for c in [*out_clues, *(c for c in trace_clues if c in attributed)]:
+        if (c.kind, c.value) not in seen_ev:
+            seen_ev.add((c.kind, c.value))
+            ev.append(c.describe())
     return RepairDecision(
         failed=failed,
         restore=tuple(sorted(reasons)),
         reasons=tuple((p, "; ".join(w[:5]) + (f" (+{len(w) - 5} more)" if len(w) > 5 else "")) for p, w in sorted(reasons.items())),
-        evidence=tuple(dict.fromkeys(ev))[:50],
+        evidence=tuple(ev[:50]),
         basis=basis,
         attributions=tuple(chosen),
     )

@@ -80,3 +80,23 @@ def test_verdicts() -> None:
 
 def test_deterministic() -> None:
     assert write_html(SUMMARY) == write_html(dict(SUMMARY))
+
+
+def test_removed_packages_worst_first_common_evidence_once_flags_visible() -> None:
+    ev = "no file of this package was opened in 1 run of: pytest"
+    pkgs = [
+        {"name": "aaa-clean", "vulnerabilities": [], "evidence": ev, "rule": "aggressive"},
+        {"name": "dpkg", "vulnerabilities": [{"id": "CVE-9", "severity": "LOW"}], "evidence": ev,
+         "rule": "aggressive", "flags": ["package-manager"]},
+        {"name": "zzz-critical", "vulnerabilities": [{"id": "CVE-2", "severity": "LOW"},
+                                                     {"id": "CVE-1", "severity": "CRITICAL"}],
+         "evidence": ev, "rule": "aggressive"},
+    ]
+    page = write_html(dict(SUMMARY, removed_packages=pkgs)).decode()
+    body = page[page.index("Removed packages"):]
+    table = body[body.index("<table>"):]
+    assert table.index("zzz-critical") < table.index("<b>dpkg</b>") < table.index("aaa-clean")
+    assert body.count(ev) == 1  # said once above the table
+    assert "Worth a look" in body and "package-manager" in body
+    row = body[body.index("zzz-critical"):]
+    assert row.index("CVE-1") < row.index("CVE-2")  # worst first within a row

@@ -138,3 +138,12 @@ def test_nothing_failed_means_no_repair(index: RemovedIndex) -> None:
 
 def test_tracer_clues_only_missing() -> None:
     assert clues_from_paths({"/a": ["open", "missing"], "/b": ["lookup"]}) == [Clue("path", "/a", "tracer")]
+
+
+def test_app_crash_seen_twice_is_one_reason(index: RemovedIndex) -> None:
+    tail = ("Traceback (most recent call last):\n  File \"/app/app.py\", line 3, in <module>\n    import ssl\n"
+            "ImportError: libssl.so.3: cannot open shared object file: No such file or directory")
+    d = decide([DriverResult("app", "python3 /app/app.py", False, 1, 0.0, tail)], index,
+               extra_output=f"the app crashed (exit 1) before opening port 8000; last output: {tail}")
+    assert d.failed == ("python3 /app/app.py",) and d.restore == ("libssl3",)
+    assert d.reasons[0][1].count("libssl.so.3 (") == 1 and len(d.evidence) == 1
