@@ -12,6 +12,7 @@ Symlink *targets* are kept verbatim (absolute ones are normal in images): `DirRo
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -19,9 +20,10 @@ import posixpath
 import shutil
 import tarfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from honed.errors import CorruptLayerError, HonedError, PathEscapeError
 from honed.image.rootfs import DirRootFS
@@ -173,7 +175,7 @@ def _apply_layer(tree: _Tree, tf: tarfile.TarFile, layer: Layer, li: int, limit:
     diff_id = layer.diff_id
     root = tree.root
     kinds = tree.kinds
-    for m in tf:
+    for m in _members(tf):
         rel = clean_name(m.name, name_for_errors)
         if not rel:
             continue  # "./": the root itself
@@ -273,8 +275,57 @@ def _through_link(tree: _Tree, parent: str) -> bool:
     return False
 
 
-def _open_tar(stream: object) -> tarfile.TarFile:
-    return tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUF)  # type: ignore[call-overload]
+class _Forward(io.RawIOBase):
+    """A forward-only 'seekable' view of a stream, so tarfile can run in its random-access mode over a
+    decompressing pipe: its stream mode re-slices a buffer on every header read, which costs more."""
+
+    def __init__(self, src: Any) -> None:
+        self._src = src
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, off: int, whence: int = 0) -> int:
+        if whence == 1:
+            off += self._pos
+        elif whence != 0:
+            raise OSError("only absolute forward seeks")
+        if off < self._pos:
+            raise OSError("backward seek on a layer stream")
+        while off > self._pos:
+            skipped = self._src.read(min(off - self._pos, TAR_BUF))
+            if not skipped:
+                raise tarfile.ReadError("unexpected end of data")
+            self._pos += len(skipped)
+        return self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        b = self._src.read(n)
+        self._pos += len(b)
+        return bytes(b)
+
+    def readinto(self, b: Any) -> int:
+        n = int(self._src.readinto(b) or 0)
+        self._pos += n
+        return n
+
+
+def _open_tar(stream: Any) -> tarfile.TarFile:
+    return tarfile.TarFile(fileobj=_Forward(io.BufferedReader(stream, TAR_BUF)), mode="r")
+
+
+def _members(tf: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """Iterate without keeping every header in memory (tarfile's __iter__ re-reads past its list)."""
+    for m in tf:
+        yield m
+        tf.members.clear()  # type: ignore[attr-defined]
 
 
 def _layer_errors(layer: Layer, current: str | None, e: BaseException) -> HonedError:
@@ -412,7 +463,7 @@ def _scan_paths(
             try:
                 tf = _open_tar(stream)
                 seen: set[str] = set()
-                for m in tf:
+                for m in _members(tf):
                     rel = clean_name(m.name, layer.digest)
                     parent, _, base = rel.rpartition("/")
                     if base == OPAQUE:
