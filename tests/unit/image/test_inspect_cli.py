@@ -1,0 +1,82 @@
+"""`honed inspect` on synthetic images in each local transport, and native docker-archive reading."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from tests.fixtures.synth import file, symlink, write_oci
+
+from honed.cli.main import main
+from honed.image import open_image
+
+
+@pytest.fixture()
+def layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HONED_CACHE", str(tmp_path / "cache"))
+    return write_oci(
+        tmp_path / "img",
+        [[file("usr/lib/os-release", 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n'),
+          symlink("etc/os-release", "../usr/lib/os-release")],
+         [file("app/x", "y" * 5000)]],
+        config={"Entrypoint": ["/app/x"], "Cmd": ["--serve"], "WorkingDir": "/app", "User": "1000",
+                "ExposedPorts": {"8080/tcp": {}}, "Labels": {"b": "2", "a": "1"}},
+        history=["RUN debootstrap", "COPY app /app"],
+    )
+
+
+def _json(ref: str, tmp: Path, capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+    assert main(["inspect", ref, "-o", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_inspect_json(layout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    d = _json(f"oci:{layout}:latest", tmp_path, capsys)
+    img = open_image(f"oci:{layout}")
+    assert d["manifest_digest"] == img.manifest_digest
+    assert d["platform"] == "linux/amd64"
+    assert d["os"] == {"id": "debian", "version_id": "12", "codename": None,
+                       "pretty_name": "Debian GNU/Linux 12 (bookworm)"}
+    assert d["config"] == {"entrypoint": ["/app/x"], "cmd": ["--serve"], "env": ["PATH=/usr/bin:/bin"],
+                           "workdir": "/app", "user": "1000", "exposed_ports": ["8080/tcp"],
+                           "labels": {"a": "1", "b": "2"}}
+    assert [lyr["created_by"] for lyr in d["layers"]] == ["RUN debootstrap", "COPY app /app"]
+    assert [lyr["digest"] for lyr in d["layers"]] == [lyr.digest for lyr in img.layers]
+    assert d["size"]["compressed"] == sum(lyr.size for lyr in img.layers)
+    assert d["layers"][1]["unpacked_size"] >= 5000 + 512
+    assert d["size"]["unpacked"] == sum(lyr["unpacked_size"] for lyr in d["layers"])
+    # inspect never extracts
+    assert not (tmp_path / "cache" / "images" / "rootfs").exists()
+
+
+def test_inspect_table(layout: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", f"oci:{layout}"]) == 0
+    out = capsys.readouterr().out
+    assert "Debian GNU/Linux 12 (bookworm)" in out and "8080/tcp" in out and "COPY app /app" in out
+    assert open_image(f"oci:{layout}").manifest_digest in out
+
+
+def test_inspect_bad_reference_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", "docker:nope"]) == 3
+    assert "invalid image reference" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("skopeo") is None, reason="needs skopeo to make the archives")
+def test_docker_and_oci_archives_read_natively(layout: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    darch, oarch = tmp_path / "d.tar", tmp_path / "o.tar"
+    subprocess.run(["skopeo", "copy", "-q", f"oci:{layout}:latest", f"docker-archive:{darch}:synth/img:v1"],
+                   check=True)
+    subprocess.run(["skopeo", "copy", "-q", f"oci:{layout}:latest", f"oci-archive:{oarch}:v1"], check=True)
+    for ref in (f"docker-archive:{darch}", f"docker-archive:{darch}:synth/img:v1", f"oci-archive:{oarch}:v1"):
+        d = _json(ref, tmp_path, capsys)
+        sk = json.loads(subprocess.run(["skopeo", "inspect", ref], check=True, capture_output=True).stdout)
+        assert d["manifest_digest"] == sk["Digest"]
+        assert [lyr["digest"] for lyr in d["layers"]] == sk["Layers"]
+        assert d["os"]["id"] == "debian"
+    fs = open_image(f"docker-archive:{darch}").rootfs()
+    assert fs.read_bytes("/etc/os-release").startswith(b"ID=debian")
+    assert fs.read_bytes("/app/x") == b"y" * 5000
