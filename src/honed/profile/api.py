@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,13 @@ def _usage_run(result: RunResult, image_digest: str, owners: OwnersFn, packages_
     paths = {
         p: PathUse(access=_sorted(a), owners=owners(p) if _used(a) else ()) for p, a in result.paths.items()
     }
+    # timings at the precision usage.json keeps, so a written report loads back equal
+    drivers = tuple(replace(d, seconds=round(d.seconds, 3)) for d in result.drivers)
     return UsageRun(
-        id=run_id(image_digest, result.tracer, result.drivers, paths),
+        id=run_id(image_digest, result.tracer, drivers, paths),
         tracer=result.tracer,
-        seconds=result.seconds,
-        drivers=result.drivers,
+        seconds=round(result.seconds, 3),
+        drivers=drivers,
         paths=paths,
         summary=summarize(paths, packages_total),
         error=result.error,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from honed.errors import EnvironmentMissingError, UserError
+from honed.errors import EnvironmentMissingError, ProfileError, UserError
 from honed.model import Access, DriverResult
 from honed.profile import strace as strace_mod
 from honed.profile.evidence import Evidence
@@ -204,6 +204,7 @@ class _Run:
                 app: Proc | None = None
                 app_log: Path | None = None
                 if self.spec.argv:
+                    self._ports_free()
                     self.progress(f"starting {shlex.join(self.spec.argv)}")
                     app, app_log = self._launch(self.spec, "app")
                     error = self._wait_ready(app, app_log)
@@ -245,6 +246,20 @@ class _Run:
         if not ports:
             ports = exposed_ports(self.cfg)[:1]
         return ports
+
+    def _ports_free(self) -> None:
+        """The app's ports must be free, or probes would reach another process and credit its files to
+        nobody. A port still busy from a run that is just ending gets the start timeout to close."""
+        deadline = time.monotonic() + self.o.start_timeout
+        busy = [p for p in self._ports() if _port_open(p)]
+        while busy and time.monotonic() < deadline:
+            time.sleep(0.2)
+            busy = [p for p in busy if _port_open(p)]
+        if busy:
+            raise ProfileError(
+                f"port {', '.join(map(str, busy))} on 127.0.0.1 is already in use by another process",
+                hint="stop it, or run the app on another port",
+            )
 
     def _wait_ready(self, app: Proc, app_log: Path) -> str | None:
         """None once the app answers on its ports (or, without ports, is still up after a moment)."""
