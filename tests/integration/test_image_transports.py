@@ -162,3 +162,24 @@ def test_extraction_matches_umoci(minimal_image, tmp_path: Path, cache: Path) ->
         return out
 
     assert listing(ours) == listing(bundle / "rootfs")
+
+
+def test_containers_storage_pulled_once_into_cache(tmp_path: Path, cache: Path) -> None:
+    """Engine storage is read through skopeo into the cache; its layers come back uncompressed, so the
+    digest of what honed verifies differs from the stored one, which is kept as source_digest."""
+    from tests.fixtures.synth import file, write_oci
+
+    layout = write_oci(tmp_path / "img", [[file("etc/os-release", "ID=debian\n"), file("bin/x", "1")]])
+    name = f"localhost/honed-image-test/cs-{os.getpid()}:v1"
+    _skopeo("copy", "-q", f"oci:{layout}:latest", f"containers-storage:{name}")
+    try:
+        ref = f"containers-storage:{name}"
+        h = _honed_inspect(ref, tmp_path)
+        s = json.loads(_skopeo("inspect", ref))
+        assert h["source_digest"] == s["Digest"]
+        assert h["os"]["id"] == "debian"
+        img = open_image(ref)
+        assert img.rootfs().read_bytes("/bin/x") == b"1"
+        assert len(list((cache / "pulled").iterdir())) == 1
+    finally:
+        _podman("rmi", "-f", name, check=False)

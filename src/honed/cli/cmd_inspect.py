@@ -57,6 +57,8 @@ def _table(d: dict[str, Any]) -> str:
     ]
     if d.get("index_digest"):
         rows.insert(2, ("Index digest", d["index_digest"]))
+    if d.get("source_digest") and d["source_digest"] != d["manifest_digest"]:
+        rows.insert(2, ("Source digest", f"{d['source_digest']} (as the engine stores it)"))
     for k, v in rows:
         con.print(f"{k + ':':<17}{v}")
     if c["env"]:

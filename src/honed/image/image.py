@@ -115,6 +115,9 @@ class Image:
         self.ref = dataclasses.replace(ref, digest=self.manifest_digest)
         self.manifest = _json(manifest_bytes, f"manifest {self.manifest_digest}")
         self.index_digest = index_digest
+        # What the source calls this image. It differs from manifest_digest only for engine storage
+        # (containers-storage, docker-daemon), whose layers skopeo can hand over only uncompressed.
+        self.source_digest = self.manifest_digest
         self.cache_dir = cache_root(cache_dir)
         self._verify_layer_blobs = verify_layer_blobs
         m = self.manifest
@@ -239,7 +242,11 @@ def open_image(
     if r.transport == "docker-archive":
         return _docker_archive(r, cache_dir)
     pulled = pull(r, cache_dir=cache_dir, tls_verify=tls_verify, platform=platform)
-    return open_dir(r, pulled, cache_dir)
+    img = open_dir(r, pulled, cache_dir)
+    src_digest = (pulled / "source-digest").read_text().strip() if (pulled / "source-digest").is_file() else ""
+    if src_digest:
+        img.source_digest = src_digest
+    return img
 
 
 def _read_index(read: Any, where: str) -> dict[str, Any]:
@@ -472,6 +479,11 @@ def pull(
         if r.transport == "docker":
             args.append(f"--src-tls-verify={'true' if verify else 'false'}")
         run_skopeo([*args, src, f"dir:{tmp}"], f"pulling {src}")
+        if hashlib.sha256((tmp / "manifest.json").read_bytes()).hexdigest() != key and r.transport == "docker":
+            # a tag that moved between inspect and copy, or a list resolved to one platform: both fine,
+            # the copy is keyed by what was asked for and verified by what it holds
+            log.info("pulled manifest of %s differs from the digest it was listed under", src)
+        (tmp / "source-digest").write_text(f"sha256:{key}\n")
         try:
             commit_dir(tmp, final)
         except (FileExistsError, OSError):

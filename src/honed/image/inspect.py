@@ -53,6 +53,7 @@ def describe(image: Image) -> dict[str, Any]:
         "manifest_digest": image.manifest_digest,
         "manifest_media_type": image.manifest.get("mediaType", "application/vnd.oci.image.manifest.v1+json"),
         "index_digest": image.index_digest,
+        "source_digest": image.source_digest,
         "config_digest": image.config_digest,
         "platform": image.platform,
         "created": image.config.get("created"),
