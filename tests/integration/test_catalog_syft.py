@@ -59,10 +59,16 @@ def compare(image, tmp: Path):  # type: ignore[no-untyped-def]
     return cat, missing
 
 
-def test_flask_superset_and_ownership(flask_image, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_flask_superset_and_ownership(flask_image, tmp_path: Path, schemas: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.unit.catalog.test_catalog_formats import cdx_validator, spdx_validator
+
+    from honed.report import cyclonedx, spdx
+
     cat, missing = compare(flask_image, tmp_path)
     assert missing == []
     assert not cat.problems
+    assert list(cdx_validator(schemas).iter_errors(cyclonedx.to_dict(cat))) == []
+    assert list(spdx_validator(schemas).iter_errors(spdx.to_dict(cat))) == []
     names = {p.name.lower() for p in cat.packages if p.ecosystem is Ecosystem.PYPI}
     assert {"flask", "werkzeug", "requests", "pytest"} <= names
     assert cat.image is not None and cat.image.digest.startswith("sha256:")
@@ -92,3 +98,16 @@ def test_minimal_superset(minimal_image, tmp_path: Path) -> None:  # type: ignor
     assert missing == []
     assert cat.distro is not None and cat.distro.codename == "bookworm"
     assert len([p for p in cat.packages if p.ecosystem is Ecosystem.DEBIAN]) >= 80
+
+
+def test_minimal_from_docker_archive_matches_oci(minimal_image, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from honed.cli.main import main
+
+    out = tmp_path / "a.json"
+    assert main(["sbom", f"docker-archive:{minimal_image.docker_archive()}", "-o", f"json={out}",
+                 "--cache-dir", str(tmp_path / "cache"), "--strict"]) == 0
+    from honed.catalog import native
+
+    via_archive = native.load(out)
+    via_oci = catalog_image(minimal_image.ref)
+    assert [(p.name, p.version) for p in via_archive.packages] == [(p.name, p.version) for p in via_oci.packages]
