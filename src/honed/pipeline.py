@@ -263,6 +263,8 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
         say("opening the image")
         image = st.open(ref)
     dest = destination(image.ref, o.tag, o.output)
+    if dest.local.exists() and not (dest.local / "oci-layout").is_file() and any(dest.local.iterdir()):
+        raise UserError(f"{dest.local} exists and is not an OCI layout; refusing to write the hardened image there")
     with st.timed("baseline-scan"):
         say("scanning the original image")
         db = st.db()
