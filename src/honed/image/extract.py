@@ -12,6 +12,7 @@ Symlink *targets* are kept verbatim (absolute ones are normal in images): `DirRo
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from honed.errors import CorruptLayerError, HonedError, PathEscapeError
+from honed.errors import CorruptLayerError, EnvironmentMissingError, HonedError, PathEscapeError
 from honed.image.rootfs import DirRootFS
 from honed.model import Layer
 
@@ -84,6 +85,7 @@ class _Tree:
     dir_meta: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # mode, uid, gid, mtime
     skipped: list[Skipped] = field(default_factory=list)
     unpacked: int = 0
+    current: str | None = None  # the entry being applied, for error messages
 
     # -- bookkeeping --------------------------------------------------------------------------------
     def _add(self, rel: str, kind: int) -> None:
@@ -176,6 +178,7 @@ def _apply_layer(tree: _Tree, tf: tarfile.TarFile, layer: Layer, li: int, limit:
     root = tree.root
     kinds = tree.kinds
     for m in _members(tf):
+        tree.current = m.name
         rel = clean_name(m.name, name_for_errors)
         if not rel:
             continue  # "./": the root itself
@@ -354,7 +357,15 @@ def extract_into(image: Image, dest: Path) -> _Tree:
                 _apply_layer(tree, tf, layer, li, limit)
                 hasher.drain_and_check()
             except (tarfile.TarError, EOFError, zlib.error, UnicodeError) as e:
-                raise _layer_errors(layer, None, e) from None
+                raise _layer_errors(layer, tree.current, e) from None
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise EnvironmentMissingError(
+                        f"no space left in {dest.parent} while extracting layer {layer.digest}",
+                        hint="free some space or point HONED_CACHE elsewhere",
+                    ) from None
+                # e.g. ENAMETOOLONG, ELOOP: the entry cannot exist on a Linux filesystem
+                raise CorruptLayerError(layer.digest, f"cannot create entry ({e.strerror})", tree.current) from None
     # Directory modes and mtimes last: a 0555 directory must not stop its own contents being written.
     for rel in sorted(tree.dir_meta, key=len, reverse=True):
         mode, _uid, _gid, mtime = tree.dir_meta[rel]

@@ -272,3 +272,16 @@ def test_cli_reports_one_line_exit_3(env: dict[str, Path], capsys: pytest.Captur
 def _manifest(layout: Path) -> dict:  # type: ignore[type-arg]
     idx = json.loads((layout / "index.json").read_text())
     return json.loads((layout / "blobs/sha256" / idx["manifests"][0]["digest"].split(":")[1]).read_bytes())
+
+
+def test_name_too_long_for_the_filesystem(env: dict[str, Path]) -> None:
+    long = "/".join(["d" * 200] * 30) + "/f"
+    e = _run(env, [[file(long, "x")]], expect=CorruptLayerError, match="cannot create entry")
+    assert e.path == long
+
+
+def test_non_utf8_names_extract(env: dict[str, Path]) -> None:
+    layout = write_oci(env["img"], [[file("caf\udce9", "bytes name")]])  # b"caf\xe9" in the tar
+    fs = open_image(f"oci:{layout}").rootfs()
+    assert fs.read_bytes("/caf\udce9") == b"bytes name"
+    assert fs.layer_of("/caf\udce9") is not None
