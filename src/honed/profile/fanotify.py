@@ -55,20 +55,43 @@ def _libc() -> ctypes.CDLL:
 class FanotifyTracer:
     """Collects `{host_path: mask}` for every open/exec on the filesystem mounted at `mountpoint`.
 
-    Use: `t = FanotifyTracer(mnt); t.start()` once the sandbox is set up but before the app runs, then
-    `t.stop()` after the app is gone; `t.events` maps the host path (under `mnt`, or namespace-relative) to
-    the OR of the event masks seen. `filter_pid`, if given, drops events from pids it rejects.
+    Use: `t = FanotifyTracer(mnt); t.start()` before the app runs, `t.forget_pid(pid)` for a process held
+    before its exec (its runtime set-up is not evidence), `t.stop()` after the app is gone; `t.events` maps
+    the host path (namespace-relative) to the OR of the event masks seen. `filter_pid`, if given, drops
+    events from pids it rejects.
     """
 
     def __init__(self, mountpoint: str, *, filter_pid: Callable[[int], bool] | None = None) -> None:
         self.mountpoint = mountpoint
-        self.events: dict[str, int] = {}
+        self._by_pid: dict[int, dict[str, int]] = {}
         self.overflowed = False
         self.count = 0
         self._filter_pid = filter_pid
         self._fd = -1
         self._stop_r, self._stop_w = -1, -1
+        self._bar_r, self._bar_w = -1, -1
+        self._bar_done = threading.Event()
+        self._bar_lock = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    @property
+    def events(self) -> dict[str, int]:
+        """host path → OR of the event masks, over every process."""
+        out: dict[str, int] = {}
+        for per in self._by_pid.values():
+            for path, mask in per.items():
+                out[path] = out.get(path, 0) | mask
+        return out
+
+    def forget_pid(self, pid: int) -> None:
+        """Drop what `pid` did so far (a runtime's set-up before the app's exec): wait until every event
+        already queued has been read, then discard that pid's."""
+        if self._thread is not None:
+            with self._bar_lock:
+                self._bar_done.clear()
+                os.write(self._bar_w, b"b")
+                self._bar_done.wait(30)
+        self._by_pid.pop(pid, None)
 
     def start(self) -> None:
         libc = _libc()
@@ -92,6 +115,7 @@ class FanotifyTracer:
             raise FanotifyUnavailable(e, f"fanotify_mark {self.mountpoint}: {os.strerror(e)}")
         self._fd = fd
         self._stop_r, self._stop_w = os.pipe()
+        self._bar_r, self._bar_w = os.pipe()
         self._thread = threading.Thread(target=self._loop, name="honed-fanotify", daemon=True)
         self._thread.start()
 
@@ -101,25 +125,30 @@ class FanotifyTracer:
             os.write(self._stop_w, b"x")
             self._thread.join()
             self._thread = None
-        for fd in (self._fd, self._stop_r, self._stop_w):
+        for fd in (self._fd, self._stop_r, self._stop_w, self._bar_r, self._bar_w):
             if fd >= 0:
                 os.close(fd)
-        self._fd = self._stop_r = self._stop_w = -1
+        self._fd = self._stop_r = self._stop_w = self._bar_r = self._bar_w = -1
 
     def _loop(self) -> None:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN)
         poller.register(self._stop_r, select.POLLIN)
+        poller.register(self._bar_r, select.POLLIN)
         while True:
             ready = {fd for fd, _ in poller.poll()}
             if self._fd in ready:
                 self._drain()
+            if self._bar_r in ready:
+                os.read(self._bar_r, 64)
+                self._drain()
+                self._bar_done.set()
             if self._stop_r in ready:
                 self._drain()  # events queued before stop() still count
                 return
 
     def _drain(self) -> None:
-        events, filt = self.events, self._filter_pid
+        by_pid, filt = self._by_pid, self._filter_pid
         readlink, close = os.readlink, os.close
         while True:
             try:
@@ -143,6 +172,9 @@ class FanotifyTracer:
                 try:
                     if filt is None or filt(pid):
                         path = readlink(f"/proc/self/fd/{efd}")
+                        events = by_pid.get(pid)
+                        if events is None:
+                            events = by_pid[pid] = {}
                         events[path] = events.get(path, 0) | mask
                         self.count += 1
                 except OSError:

@@ -164,18 +164,20 @@ class _Run:
         self.n = 0
 
     # -- tracing hooks ---------------------------------------------------------------------------------
-    def _on_ready(self, cwd: str) -> Callable[[int], None] | None:
-        if self.trace not in ("strace", "both"):
-            return None
+    def _on_ready(self, cwd: str) -> Callable[[int], None]:
+        """Called while the new process is held before its exec."""
 
-        def attach(pid: int) -> None:
+        def ready(pid: int) -> None:
             assert self.sb is not None
-            out = self.sb.log_path(f"strace-{len(self.straces)}.txt")
-            p = strace_mod.attach(pid, out)
-            self.sb.track(p)
-            self.straces.append((p, out, cwd, pid))
+            if self.fan is not None:
+                self.fan.forget_pid(pid)  # runc reads /etc/passwd and /etc/group for its set-up
+            if self.trace in ("strace", "both"):
+                out = self.sb.log_path(f"strace-{len(self.straces)}.txt")
+                p = strace_mod.attach(pid, out)
+                self.sb.track(p)
+                self.straces.append((p, out, cwd, pid))
 
-        return attach
+        return ready
 
     def _launch(self, spec: RunSpec, name: str) -> tuple[Proc, Path]:
         assert self.sb is not None

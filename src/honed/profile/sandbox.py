@@ -231,11 +231,39 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
+class _PidWaiter:
+    """The parts of Popen that Proc uses, for a process that became our child by reparenting (runc)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1 if _alive(self.pid) is False else None
+                return self.returncode
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.01)
+        assert self.returncode is not None
+        return self.returncode
+
+
 class Proc:
     """One process started in the sandbox. `init_pid` is the host pid of its namespace's init (bwrap) or of
     the container process (runc); killing it takes every process in the namespace along."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], init_pid: int, name: str) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes] | _PidWaiter, init_pid: int, name: str) -> None:
         self.popen = popen
         self.init_pid = init_pid
         self.name = name
@@ -391,28 +419,28 @@ class Sandbox:
         bundle = self.tmp / f"bundle-{self._n}"
         bundle.mkdir()
         (bundle / "config.json").write_text(json.dumps(_runc_config(spec, self.merged, self.hostname)))
-        state = self.tmp / "runc-state"
         pidfile = bundle / "pid"
-        base = ["runc", "--root", str(state)]
-        # `runc run` in the foreground keeps us the parent (exit status, stdio); the pid file tells when the
-        # container process exists. runc holds the process before exec until `runc start`... but only with
-        # create/start, which loses the exit status; so here the tracer is set up before `run` and the
-        # runtime's few set-up opens happen before the process's own exec (dropped by the pid filter).
-        popen = subprocess.Popen(
-            [*base, "run", "--bundle", str(bundle), "--pid-file", str(pidfile), cid],
-            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True,
+        base = ["runc", "--root", str(self.tmp / "runc-state")]
+        # create, then start: between the two the container process waits right before exec, after runc's
+        # own set-up (it reads the image's /etc/passwd and /etc/group), so `on_ready` can drop that set-up
+        # from the evidence. The process outlives `runc create` and, as we are subreaper, becomes our child:
+        # we get its exit status like bwrap's.
+        create = subprocess.run(
+            [*base, "create", "--bundle", str(bundle), "--pid-file", str(pidfile), cid],
+            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True, check=False,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while not pidfile.exists():
-            if popen.poll() is not None or time.monotonic() > deadline:
-                popen.wait(5)
-                raise ToolError(f"runc failed to start {name} (exit {popen.returncode})")
-            time.sleep(0.005)
-        init_pid = int(pidfile.read_text().strip() or 0)
-        proc = Proc(popen, init_pid, name)
+        if create.returncode != 0 or not pidfile.exists():
+            raise ToolError(f"runc create failed for {name} (exit {create.returncode})")
+        init_pid = int(pidfile.read_text().strip())
+        proc = Proc(_PidWaiter(init_pid), init_pid, name)
         self.procs.append(proc)
         if on_ready is not None:
             on_ready(init_pid)
+        started = subprocess.run([*base, "start", cid], capture_output=True, check=False)
+        if started.returncode != 0:
+            raise ToolError(
+                f"runc start failed for {name}: {started.stderr.decode(errors='replace').strip()}"
+            )
         return proc
 
     # -- teardown --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,3 +142,13 @@ def test_nothing_to_run_is_a_user_error(tiny_rootfs: Path) -> None:
         run_drivers(tiny_rootfs, ProfileOptions(), config={"config": {"Env": ["PATH=/bin"]}})
     with pytest.raises(UserError, match="need the app"):
         run_drivers(tiny_rootfs, ProfileOptions(tests=("true",), duration=1))
+
+
+@pytest.mark.skipif(shutil.which("runc") is None, reason="needs runc")
+def test_runc_backend_gives_the_same_evidence_without_runtime_setup(tiny_rootfs: Path) -> None:
+    opts = ProfileOptions(tests=("/usr/bin/mycat /etc/hello.txt", "/bin/sh -c 'exit 7'"), backend="runc")
+    r = run_drivers(tiny_rootfs, opts)
+    assert [(d.ok, d.exit_code, d.output_tail) for d in r.drivers] == [(True, 0, "hello\n"), (False, 7, "")]
+    assert r.paths["/etc/hello.txt"] == {Access.OPEN} and r.paths["/usr/bin/mycat"] == {Access.LOOKUP}
+    # runc reads the image's /etc/passwd and /etc/group while setting up: that is not the app's evidence
+    assert "/etc/passwd" not in r.paths and "/etc/group" not in r.paths
