@@ -32,17 +32,23 @@ def keypair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def test_flask_pipeline_repairs_and_records(flask_image, vulndb, registry, keypair, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
     from honed.pipeline import PipelineOptions, run_pipeline
     from honed.profile import ProfileOptions
     from honed.verify.publish import ARTIFACT_TYPE, Target, fetch_record, referrers
 
+    # The input comes from a registry; without -t the result goes back to the same repository as TAG-hardened.
+    subprocess.run(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", flask_image.ref,
+                    f"docker://{registry.host}/honed-it/flask-app:latest"], check=True)
     out = tmp_path / "record"
     target = f"{registry.host}/honed-it/flask-app:latest-hardened"
     opts = PipelineOptions(
-        profile=ProfileOptions(tests=("pytest /app/tests",)), output=out, db=vulndb, tag=target,
+        profile=ProfileOptions(tests=("pytest /app/tests",)), output=out, db=vulndb,
         sign_key=keypair[0], force_remove=("libssl3",), timestamp="2026-01-01T00:00:00Z",
     )
-    res = run_pipeline(flask_image.ref, opts)
+    res = run_pipeline(f"docker://{registry.host}/honed-it/flask-app:latest", opts)
+    assert res.image_ref == target
     s = res.summary
 
     # verification found the broken removal and the loop repaired it

@@ -22,6 +22,14 @@ pytestmark = pytest.mark.slow
 TEST = "node --test /app/test/"
 
 
+def _free_port() -> int:  # a port nothing listens on
+    import socket
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return int(sk.getsockname()[1])
+
+
 def test_node_pipeline_killed_then_rerun(node_image, vulndb, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from honed.pipeline import PipelineOptions, run_pipeline
     from honed.profile import ProfileOptions
@@ -35,8 +43,13 @@ def test_node_pipeline_killed_then_rerun(node_image, vulndb, tmp_path: Path) -> 
     proc.wait()
     assert not out.exists() and not (tmp_path / "rec-image").exists()
 
+    # The rerun also pushes to a registry that is not there: the local result stays, and honed says what to retry.
+    dead = f"127.0.0.1:{_free_port()}/honed-it/node-app:1-hardened"
     res = run_pipeline(node_image.ref, PipelineOptions(profile=ProfileOptions(tests=(TEST,)), output=out,
-                                                       db=vulndb))
+                                                       db=vulndb, tag=dead))
+    assert res.push_error is not None and res.exit_code == 4 and not res.pushed
+    assert "cannot reach registry" in str(res.push_error) or "failed" in str(res.push_error)
+    assert f"honed record push {out} {dead}" in res.retry
     s = res.summary
     v, b, p = s["vulnerabilities"], s["bytes"], s["packages"]
     print(f"\nnode-app: findings {v['before_total']} → {v['after_total']}, bytes {b['before']} → {b['after']}, "
