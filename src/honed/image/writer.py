@@ -334,7 +334,8 @@ def _build(
     new_top: bool,
 ) -> tuple[bytes, bytes]:
     """(config bytes, manifest bytes)."""
-    if not plan.changed and not labels and not annotations and not history:
+    # docker-archive bases are always rebuilt: skopeo's synthetic manifest labels uncompressed blobs gzip
+    if not plan.changed and not labels and not annotations and not history and base._verify_layer_blobs:
         return base.config_bytes, base.manifest_bytes
     cfg = copy.deepcopy(base.config)
     cfg["rootfs"] = {"type": "layers", "diff_ids": [b.diff_id for b in plan.layers]}
@@ -431,7 +432,7 @@ def _write_layout(base: Image, root: Path, blobs: Iterable[_Blob], manifest: _Bl
         except ValueError as e:
             raise ImageError(f"index.json of {root} is not valid JSON ({e}); refusing to add to it") from None
     kept = [d for d in index.get("manifests", []) if (d.get("annotations") or {}).get(REF_NAME) != tag]
-    kept.append({"mediaType": OCI_MANIFEST, "digest": manifest.digest, "size": manifest.size,
+    kept.append({"mediaType": manifest.media_type, "digest": manifest.digest, "size": manifest.size,
                  "annotations": {REF_NAME: tag}})
     index["manifests"] = kept
     atomic_write(idx_path, json.dumps(index, separators=(",", ":")).encode())
@@ -494,7 +495,8 @@ def write_image(
         plan = _plan(base, drops, replace, squash, work, compression_level)
         cfg_bytes, man_bytes = _build(base, plan, labels or {}, annotations or {}, history, squash, bool(replace))
         blobs = [*plan.layers, _Blob(_sha(cfg_bytes), len(cfg_bytes), OCI_CONFIG, data=cfg_bytes)]
-        manifest = _Blob(_sha(man_bytes), len(man_bytes), OCI_MANIFEST, data=man_bytes)
+        man_type = json.loads(man_bytes).get("mediaType") or OCI_MANIFEST
+        manifest = _Blob(_sha(man_bytes), len(man_bytes), man_type, data=man_bytes)
         if d.transport == "oci":
             root = Path(d.reference)
             if root.exists():

@@ -80,3 +80,51 @@ def test_docker_and_oci_archives_read_natively(layout: Path, tmp_path: Path,
     fs = open_image(f"docker-archive:{darch}").rootfs()
     assert fs.read_bytes("/etc/os-release").startswith(b"ID=debian")
     assert fs.read_bytes("/app/x") == b"y" * 5000
+
+
+@pytest.mark.skipif(shutil.which("skopeo") is None, reason="needs skopeo")
+def test_docker_archive_base_written_as_honest_oci(layout: Path, tmp_path: Path) -> None:
+    from honed.image.writer import write_image
+
+    darch = tmp_path / "d.tar"
+    subprocess.run(["skopeo", "copy", "-q", f"oci:{layout}:latest", f"docker-archive:{darch}"], check=True)
+    base = open_image(f"docker-archive:{darch}")
+    a = write_image(base, f"oci:{tmp_path / 'out'}:t")
+    b = write_image(base, f"oci:{tmp_path / 'out2'}:t")
+    assert a.digest == b.digest
+    raw = json.loads(subprocess.run(["skopeo", "inspect", "--raw", f"oci:{tmp_path / 'out'}:t"], check=True,
+                                    capture_output=True).stdout)
+    assert raw["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert {lyr["mediaType"] for lyr in raw["layers"]} == {"application/vnd.oci.image.layer.v1.tar"}
+    out = open_image(f"oci:{tmp_path / 'out'}:t")
+    assert out.rootfs().read_bytes("/app/x") == b"y" * 5000
+
+
+def test_multi_platform_index_picks_linux_amd64(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fixtures.synth import put_blob
+
+    monkeypatch.setenv("HONED_CACHE", str(tmp_path / "cache"))
+    lay = tmp_path / "multi"
+    descs = []
+    for arch in ("arm64", "amd64", "s390x"):
+        one = write_oci(tmp_path / arch, [[file("arch", arch)]], mutate_config=lambda c, a=arch: c.update(architecture=a))
+        d = json.loads((one / "index.json").read_text())["manifests"][0]
+        d.pop("annotations")
+        d["platform"] = {"os": "linux", "architecture": arch}
+        descs.append(d)
+        shutil.copytree(one / "blobs", lay / "blobs", dirs_exist_ok=True)
+    inner = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": descs}).encode()
+    idx_digest = put_blob(lay, inner)
+    (lay / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (lay / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": idx_digest, "size": len(inner),
+         "annotations": {"org.opencontainers.image.ref.name": "multi"}}]}))
+    img = open_image(f"oci:{lay}:multi")
+    assert img.platform == "linux/amd64" and img.index_digest == idx_digest
+    assert img.read_files(("/arch",)) == {"/arch": b"amd64"}
+    assert open_image(f"oci:{lay}:multi", platform="linux/arm64").read_files(("/arch",)) == {"/arch": b"arm64"}
+    from honed.errors import ManifestError
+
+    with pytest.raises(ManifestError, match="no linux/riscv64 image.*linux/amd64"):
+        open_image(f"oci:{lay}:multi", platform="linux/riscv64")
