@@ -67,6 +67,9 @@ class Context:
         follows none), so its host path is opened directly; anything else goes through the rootfs."""
         e = self.index.entries.get(path)
         if e is not None and e[0] == "f":
+            physical = getattr(self.rootfs, "open_physical", None)  # StreamRootFS keeps some in memory
+            if physical is not None:
+                return physical(path)  # type: ignore[no-any-return]
             return open(self.rootfs.host_path(path), "rb")  # noqa: SIM115 - the caller closes it
         return self.rootfs.open(path)
 

@@ -151,8 +151,14 @@ def _run(ctx: Context, c: registry.Cataloger, paths: list[str]) -> None:
     log.debug("%s: %.3fs", c.name, time.perf_counter() - t)
 
 
-def catalog_image(ref: Any, *, select: str = "default", cache_dir: Path | None = None) -> Catalog:
-    """Open an image reference (or `dir:PATH`, an unpacked root filesystem) and catalogue it."""
+def catalog_image(
+    ref: Any, *, select: str = "default", cache_dir: Path | None = None, mode: str = "auto"
+) -> Catalog:
+    """Open an image reference (or `dir:PATH`, an unpacked root filesystem) and catalogue it.
+
+    mode "extract" catalogues the extracted rootfs (extracting it into the cache if needed), "stream" reads the
+    layer tars once without extracting (catalog.stream), "auto" uses the extracted rootfs when the cache
+    already has it and streams otherwise — a cold `honed sbom` then writes only the files it reads."""
     if isinstance(ref, str) and ref.startswith("dir:"):
         root = ref[4:]
         if not os.path.isdir(root):
@@ -163,4 +169,19 @@ def catalog_image(ref: Any, *, select: str = "default", cache_dir: Path | None =
     from honed.image import open_image  # type: ignore[attr-defined]
 
     img = open_image(ref, cache_dir=cache_dir)
+    if mode == "stream" or (mode == "auto" and not _extracted(img)):
+        from honed.catalog.stream import stream_rootfs
+
+        with stream_rootfs(img) as rootfs:
+            return catalog(rootfs, image=img, select=select)
     return catalog(img.rootfs(), image=img, select=select)
+
+
+def _extracted(img: Any) -> bool:
+    """Whether honed.image's cache already holds this image's extracted rootfs (its layout:
+    CACHE/rootfs/<manifest hex>/layers.json, written last)."""
+    try:
+        key = str(img.manifest_digest).split(":", 1)[1]
+        return bool((Path(img.cache_dir) / "rootfs" / key / "layers.json").is_file())
+    except (AttributeError, IndexError, OSError, TypeError):
+        return False

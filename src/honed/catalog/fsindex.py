@@ -23,6 +23,9 @@ class FileIndex:
 
     @classmethod
     def build(cls, rootfs: RootFS) -> FileIndex:
+        pre = getattr(rootfs, "file_index", None)
+        if isinstance(pre, FileIndex):  # a StreamRootFS built it from the layer tars already
+            return pre
         idx = cls()
         try:
             host = str(rootfs.host_path("/"))

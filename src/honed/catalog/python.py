@@ -128,7 +128,7 @@ def run(ctx: Context, paths: list[str]) -> None:
                     if ln.strip()
                 ]
         # The metadata directory itself always belongs to the distribution.
-        own = [p for p in ctx.index.under(dist_dir) if ctx.index.kind(p) != "d"] if dist_dir != path else [path]
+        own = sorted(p for p in ctx.index.under(dist_dir) if ctx.index.kind(p) != "d") if dist_dir != path else [path]
         seen = set(files)
         files.extend(p for p in own if p not in seen)
         ctx.packages.append(
