@@ -52,6 +52,28 @@ def _libc() -> ctypes.CDLL:
     return lib
 
 
+def in_other_pidns() -> Callable[[int], bool]:
+    """A pid filter: True for processes in another pid namespace than ours (the sandboxed app), or already
+    gone; False for host processes (a runtime such as podman reading the image's /etc/passwd to set up)."""
+    try:
+        own = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return lambda _pid: True
+    cache: dict[int, bool] = {}
+
+    def accept(pid: int) -> bool:
+        got = cache.get(pid)
+        if got is None:
+            try:
+                got = os.readlink(f"/proc/{pid}/ns/pid") != own
+            except OSError:
+                got = True  # exited before we looked: short-lived processes are the app's
+            cache[pid] = got
+        return got
+
+    return accept
+
+
 class FanotifyTracer:
     """Collects `{host_path: mask}` for every open/exec on the filesystem mounted at `mountpoint`.
 

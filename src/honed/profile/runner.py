@@ -26,7 +26,7 @@ from honed.errors import EnvironmentMissingError, ProfileError, UserError
 from honed.model import Access, DriverResult
 from honed.profile import strace as strace_mod
 from honed.profile.evidence import Evidence
-from honed.profile.fanotify import FanotifyTracer, FanotifyUnavailable
+from honed.profile.fanotify import FanotifyTracer, FanotifyUnavailable, in_other_pidns
 from honed.profile.options import HttpProbe, ProfileOptions
 from honed.profile.sandbox import Proc, RunSpec, Sandbox, exposed_ports, image_process, require_tools
 
@@ -195,7 +195,7 @@ class _Run:
             self.sb = sb
             try:
                 if self.trace in ("fanotify", "both"):
-                    self.fan = FanotifyTracer(str(sb.merged))
+                    self.fan = FanotifyTracer(str(sb.merged), filter_pid=in_other_pidns())
                     try:
                         self.fan.start()
                     except FanotifyUnavailable as e:

@@ -149,6 +149,47 @@ def reap(pid: int, timeout: float = 2.0) -> None:
         time.sleep(0.01)
 
 
+def sweep_stale() -> list[Path]:
+    """Unmount and remove the sandboxes of runs whose process is gone (killed before it could tear down)."""
+    swept = []
+    base = Path(tempfile.gettempdir())
+    for d in base.glob("honed-run-*-*"):
+        pid = d.name.split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid() or os.path.exists(f"/proc/{pid}"):
+            continue
+        merged = d / "merged"
+        if is_mounted(merged):
+            unmount(merged)
+        if not is_mounted(merged):
+            shutil.rmtree(d, ignore_errors=True)
+            swept.append(d)
+    if swept:
+        log.info("removed %d sandbox(es) left by killed runs", len(swept))
+    return swept
+
+
+def reap_zombie_children(keep: set[int]) -> None:
+    """Collect exited children we inherited as subreaper (podman's conmon), except `keep` (Popen owns those)."""
+    try:
+        kids = [
+            int(x)
+            for t in os.listdir("/proc/self/task")
+            for x in Path(f"/proc/self/task/{t}/children").read_text().split()
+        ]
+    except OSError:
+        return
+    for pid in kids:
+        if pid in keep:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                zombie = f.read().rpartition(")")[2].split()[0] == "Z"
+            if zombie:
+                os.waitpid(pid, os.WNOHANG)
+        except (OSError, ChildProcessError):
+            pass
+
+
 def mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
     for p in (lower, upper, work):
         if any(c in str(p) for c in ",:\\"):
@@ -314,13 +355,17 @@ class Sandbox:
         self.lower = Path(lower)
         self.backend = backend
         self.hostname = hostname
-        self.tmp = Path(tempfile.mkdtemp(prefix="honed-run-"))
+        sweep_stale()
+        # the pid in the name lets a later run clean up after one that was SIGKILLed
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"honed-run-{os.getpid()}-"))
         self.merged = self.tmp / "merged"
         self.procs: list[Proc] = []
         self._helpers: list[subprocess.Popen[bytes]] = []
         self._mounted = False
         self._n = 0
         self._prev_subreaper: bool | None = None
+        self._containers: list[str] = []
+        self._pm_dir: Path | None = None
 
     def __enter__(self) -> Sandbox:
         try:
@@ -360,7 +405,7 @@ class Sandbox:
             return self._launch_bwrap(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
         if self.backend == "runc":
             return self._launch_runc(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
-        raise UserError(f"backend {self.backend!r} is not supported for profiling yet; use bwrap or runc")
+        return self._launch_podman(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
 
     def _launch_bwrap(
         self, spec: RunSpec, *, name: str, stdout: Any, stderr: Any, on_ready: Callable[[int], None] | None
@@ -443,6 +488,57 @@ class Sandbox:
             )
         return proc
 
+    def _podman(self) -> list[str]:
+        # podman's own storage for this run only; its runroot path must stay under 50 characters
+        if self._pm_dir is None:
+            self._pm_dir = Path(tempfile.mkdtemp(prefix=f"honed-pm-{os.getpid()}-", dir="/tmp"))
+        return ["podman", "--root", str(self._pm_dir / "root"), "--runroot", str(self._pm_dir / "run")]
+
+    def _podman_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if not env.get("CONTAINERS_CONF"):
+            # podman's defaults (crun, systemd cgroups) fail on plain CI runners; these settings work (DESIGN §4)
+            conf = self.tmp / "containers.conf"
+            if not conf.exists():
+                conf.write_text(PODMAN_CONF)
+            env["CONTAINERS_CONF"] = str(conf)
+        return env
+
+    def _launch_podman(
+        self, spec: RunSpec, *, name: str, stdout: Any, stderr: Any, on_ready: Callable[[int], None] | None
+    ) -> Proc:
+        self._n += 1
+        cname = f"honed-{os.getpid()}-{self.tmp.name[-8:]}-{self._n}"
+        env = self._podman_env()
+        argv = [
+            *self._podman(), "create", "--name", cname, "--network", "host", "--tmpfs", "/tmp",
+            "--hostname", self.hostname, "--user", f"{spec.uid}:{spec.gid}", "-w", spec.cwd, "--env-host=false",
+        ]  # fmt: skip
+        for k, v in sorted(spec.env.items()):
+            argv += ["--env", f"{k}={v}"]
+        argv += ["--rootfs", str(self.merged), *spec.argv]
+        # create + init leave the process held before exec (runc create underneath), like the other backends
+        for step in (argv, [*self._podman(), "init", cname]):
+            res = subprocess.run(step, capture_output=True, env=env, check=False)
+            if res.returncode != 0:
+                raise ToolError(
+                    f"podman failed to start {name}: {res.stderr.decode(errors='replace').strip()}"
+                )
+        self._containers.append(cname)
+        res = subprocess.run(
+            [*self._podman(), "inspect", "--format", "{{.State.Pid}}", cname], capture_output=True, env=env
+        )
+        init_pid = int(res.stdout.decode().strip() or 0)
+        if on_ready is not None and init_pid:
+            on_ready(init_pid)
+        popen = subprocess.Popen(
+            [*self._podman(), "start", "--attach", cname],
+            stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env, start_new_session=True,
+        )  # fmt: skip
+        proc = Proc(popen, init_pid, name)
+        self.procs.append(proc)
+        return proc
+
     # -- teardown --------------------------------------------------------------------------------------
     def close(self) -> None:
         """Kill everything, unmount, remove the temp dir. Idempotent; never raises for cleanup trouble."""
@@ -458,11 +554,6 @@ class Sandbox:
                 h.wait(10)
             except subprocess.TimeoutExpired:
                 pass
-        for proc in self.procs:
-            reap(proc.init_pid)
-        if self._prev_subreaper is not None:
-            set_subreaper(self._prev_subreaper)
-            self._prev_subreaper = None
         if self.backend == "runc" and (self.tmp / "runc-state").exists():
             for i in range(1, self._n + 1):
                 cid = f"honed-{os.getpid()}-{self.tmp.name[-8:]}-{i}"
@@ -470,6 +561,27 @@ class Sandbox:
                     ["runc", "--root", str(self.tmp / "runc-state"), "delete", "-f", cid],
                     capture_output=True, check=False,
                 )  # fmt: skip
+        if self._containers:
+            env = self._podman_env()
+            for cname in self._containers:
+                subprocess.run([*self._podman(), "rm", "-f", "-t", "0", cname], capture_output=True, env=env)
+            subprocess.run([*self._podman(), "system", "reset", "-f"], capture_output=True, env=env)
+        if self._pm_dir is not None:
+            with open("/proc/self/mounts") as f:  # podman may leave its shm/overlay mounts there
+                stale = [ln.split()[1] for ln in f if ln.split()[1].startswith(str(self._pm_dir) + "/")]
+            for m in sorted(stale, reverse=True):
+                unmount(Path(m))
+            shutil.rmtree(self._pm_dir, ignore_errors=True)
+            self._pm_dir = None
+        for proc in self.procs:
+            reap(proc.init_pid)
+        if self._containers:
+            time.sleep(0.2)  # conmon exits just after its container
+            self._containers = []
+        reap_zombie_children({p.popen.pid for p in self.procs} | {h.pid for h in self._helpers})
+        if self._prev_subreaper is not None:
+            set_subreaper(self._prev_subreaper)
+            self._prev_subreaper = None
         if self._mounted:
             unmount(self.merged)
             self._mounted = is_mounted(self.merged)
@@ -484,6 +596,16 @@ class Sandbox:
         if host_path.startswith(m + "/"):
             return host_path[len(m) :]
         return posixpath.normpath(host_path)
+
+
+PODMAN_CONF = """[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
 
 
 def _runc_config(spec: RunSpec, root: Path, hostname: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,3 +153,46 @@ def test_runc_backend_gives_the_same_evidence_without_runtime_setup(tiny_rootfs:
     assert r.paths["/etc/hello.txt"] == {Access.OPEN} and r.paths["/usr/bin/mycat"] == {Access.LOOKUP}
     # runc reads the image's /etc/passwd and /etc/group while setting up: that is not the app's evidence
     assert "/etc/passwd" not in r.paths and "/etc/group" not in r.paths
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman")
+def test_podman_backend(tiny_rootfs: Path) -> None:
+    opts = ProfileOptions(tests=("/usr/bin/mycat /etc/hello.txt", "/bin/sh -c 'exit 7'"), backend="podman")
+    r = run_drivers(tiny_rootfs, opts)
+    assert [(d.ok, d.exit_code, d.output_tail) for d in r.drivers] == [(True, 0, "hello\n"), (False, 7, "")]
+    assert r.paths["/etc/hello.txt"] == {Access.OPEN} and r.paths["/usr/bin/cat"] == {Access.EXEC}
+    # podman itself reads the image's /etc/passwd on the host side to resolve the user: not evidence
+    assert "/etc/passwd" not in r.paths and "/etc/group" not in r.paths
+    assert _children() == []
+
+
+def _children() -> list[Path]:
+    """Our direct children's /proc/PID/comm files whose process exited but was not collected."""
+    out = []
+    for t in os.listdir("/proc/self/task"):
+        for pid in Path(f"/proc/self/task/{t}/children").read_text().split():
+            comm = Path(f"/proc/{pid}/comm")
+            if comm.exists() and comm.read_text().strip() == "conmon":
+                out.append(Path(comm.read_text().strip()))
+    return out
+
+
+def test_stale_sandboxes_of_killed_runs_are_swept(tiny_rootfs: Path, run_tmp: str) -> None:
+    import subprocess
+
+    from honed.profile.sandbox import Sandbox, is_mounted
+
+    # a run in a child process that is SIGKILLed while its overlay is mounted
+    code = (
+        "import os, signal, sys; sys.path[:0] = " + repr(sys.path) + "\n"
+        "import tempfile; tempfile.tempdir = " + repr(run_tmp) + "\n"
+        "from honed.profile.sandbox import Sandbox\n"
+        f"sb = Sandbox({str(tiny_rootfs)!r}).__enter__(); print(sb.tmp, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
+    stale = Path(out)
+    assert is_mounted(stale / "merged")
+    with Sandbox(tiny_rootfs):
+        pass
+    assert not stale.exists() and not is_mounted(stale / "merged")
