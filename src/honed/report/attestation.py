@@ -15,7 +15,7 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://honed.dev/hardening-record/v1"
 
 
-class KeyError_(UserError):  # noqa: N801 - not the builtin KeyError
+class SigningKeyError(UserError):
     """A signing or verification key that cannot be read."""
 
 
@@ -97,7 +97,7 @@ def load_private_key(path: Path | str) -> SigningKey:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise KeyError_(f"cannot read signing key {path}: {e.strerror}") from None
+        raise SigningKeyError(f"cannot read signing key {path}: {e.strerror}") from None
     key: object
     try:
         if b"-----BEGIN OPENSSH PRIVATE KEY" in data:
@@ -110,12 +110,12 @@ def load_private_key(path: Path | str) -> SigningKey:
                 raise ValueError("not PEM and not 32 raw bytes")
             key = Ed25519PrivateKey.from_private_bytes(raw)
     except (ValueError, TypeError) as e:
-        raise KeyError_(
+        raise SigningKeyError(
             f"signing key {path} is not a readable ed25519 private key: {e}",
             hint="create one with: openssl genpkey -algorithm ed25519 -out honed.key",
         ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyError_(f"signing key {path} is a {type(key).__name__}, not an ed25519 key")
+        raise SigningKeyError(f"signing key {path} is a {type(key).__name__}, not an ed25519 key")
     return SigningKey(key)
 
 
@@ -128,7 +128,7 @@ def load_public_key(path_or_pem: Path | str | bytes) -> Ed25519PublicKey:
         try:
             data, where = p.read_bytes(), str(p)
         except OSError as e:
-            raise KeyError_(f"cannot read public key {p}: {e.strerror}") from None
+            raise SigningKeyError(f"cannot read public key {p}: {e.strerror}") from None
     key: object
     try:
         if b"PRIVATE KEY" in data:
@@ -143,9 +143,9 @@ def load_public_key(path_or_pem: Path | str | bytes) -> Ed25519PublicKey:
                 raise ValueError("not PEM and not 32 raw bytes")
             key = Ed25519PublicKey.from_public_bytes(raw)
     except (ValueError, TypeError, AttributeError) as e:
-        raise KeyError_(f"{where} is not a readable ed25519 public key: {e}") from None
+        raise SigningKeyError(f"{where} is not a readable ed25519 public key: {e}") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise KeyError_(f"{where} is a {type(key).__name__}, not an ed25519 key")
+        raise SigningKeyError(f"{where} is a {type(key).__name__}, not an ed25519 key")
     return key
 
 
@@ -272,7 +272,3 @@ def subjects_of(st: Mapping[str, Any]) -> dict[str, str]:
         if "sha256" in d:
             out[str(s.get("name"))] = d["sha256"]
     return out
-
-
-def sign_statement_lines(statements: Sequence[Mapping[str, Any]], key: SigningKey) -> bytes:
-    return b"".join(envelope_line(st, key) for st in statements)

@@ -23,7 +23,11 @@ from honed.report.record import (
     write_record,
 )
 
-FILES = {"summary.json": b'{"a": 1}\n', "report.html": b"<html></html>\n", "tests.junit.xml": b"<testsuites/>\n"}
+FILES = {
+    "summary.json": b'{"a": 1}\n',
+    "report.html": b"<html></html>\n",
+    "tests.junit.xml": b"<testsuites/>\n",
+}
 IMAGE = ("pkg:oci/app@sha256%3A" + "ab" * 32, "sha256:" + "ab" * 32)
 
 
@@ -32,10 +36,16 @@ def key_files(tmp_path: Path) -> tuple[Path, Path]:
     k = Ed25519PrivateKey.generate()
     priv = tmp_path / "k.pem"
     pub = tmp_path / "k.pub"
-    priv.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption()))
-    pub.write_bytes(k.public_key().public_bytes(serialization.Encoding.PEM,
-                                                serialization.PublicFormat.SubjectPublicKeyInfo))
+    priv.write_bytes(
+        k.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    pub.write_bytes(
+        k.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return priv, pub
 
 
@@ -47,7 +57,8 @@ def _record(tmp_path: Path, key: att.SigningKey) -> Path:
 def test_pae_matches_spec_example() -> None:
     # The DSSE spec's worked example.
     assert att.pae("http://example.com/HelloWorld", b"hello world") == (
-        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world")
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
 
 
 def test_signed_record_verifies_with_trusted_key(tmp_path: Path, key_files: tuple[Path, Path]) -> None:
@@ -80,12 +91,14 @@ def test_ephemeral_key_is_visible(tmp_path: Path) -> None:
 
 def test_raw_key_forms(tmp_path: Path) -> None:
     k = Ed25519PrivateKey.generate()
-    raw = k.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    raw = k.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     (tmp_path / "raw").write_bytes(raw)
     (tmp_path / "hex").write_text(raw.hex() + "\n")
     assert att.load_private_key(tmp_path / "raw").keyid == att.load_private_key(tmp_path / "hex").keyid
     (tmp_path / "bad").write_text("not a key")
-    with pytest.raises(att.KeyError_):
+    with pytest.raises(att.SigningKeyError):
         att.load_private_key(tmp_path / "bad")
 
 
@@ -168,3 +181,21 @@ def test_killed_writer_leaves_nothing_complete(tmp_path: Path) -> None:
     _record(tmp_path, att.generate_key())
     assert not stale.exists()
     verify_record(tmp_path / "rec")
+
+
+def test_openssh_key_and_wrong_algorithm(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    k = Ed25519PrivateKey.generate()
+    (tmp_path / "id_ed25519").write_bytes(k.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.OpenSSH,
+                                                          serialization.NoEncryption()))
+    (tmp_path / "id_ed25519.pub").write_bytes(k.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                                                          serialization.PublicFormat.OpenSSH))
+    sk = att.load_private_key(tmp_path / "id_ed25519")
+    assert sk.keyid == att.keyid(att.load_public_key(tmp_path / "id_ed25519.pub"))
+    r = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "rsa.pem").write_bytes(r.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    with pytest.raises(att.SigningKeyError, match="not an ed25519 key"):
+        att.load_private_key(tmp_path / "rsa.pem")
