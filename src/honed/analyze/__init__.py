@@ -15,7 +15,6 @@ from honed.analyze.evidence import Evidence, config_executables
 from honed.analyze.ownership import Ownership
 from honed.analyze.plan import Analysis, Decision, Reason, UpgradeTarget, plan
 from honed.analyze.policy import Policy, load_policy
-from honed.errors import UserError
 from honed.image.rootfs import RootFS
 from honed.model import Access, Finding, Package
 
@@ -68,12 +67,10 @@ def analyze(catalog: Any, findings: Sequence[Finding], usage: Any, options: Anal
     `catalog` needs `.packages` (and optionally `.distro`); `usage` needs `.image_digest`, `.paths()`,
     `.runs` (and optionally `.drivers`). A usage report recorded for another image is refused.
     """
+    from honed.analyze.api import check_usage_digest
+
     udig = getattr(usage, "image_digest", "") or ""
-    if options.image_digest and udig and udig != options.image_digest:
-        raise UserError(
-            f"the usage report was recorded for image {udig}, not for this image ({options.image_digest})",
-            hint="profile this image (honed profile) and pass that usage.json",
-        )
+    check_usage_digest(udig, options.image_digest)
     packages: Sequence[Package] = tuple(getattr(catalog, "packages", catalog))
     own = Ownership(packages, options.rootfs)
     ev = Evidence(own)

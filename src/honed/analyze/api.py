@@ -9,7 +9,7 @@ from typing import Any
 
 from honed.analyze.plan import Analysis
 from honed.analyze.policy import Policy
-from honed.errors import DatabaseError
+from honed.errors import DatabaseError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,14 @@ class ImageAnalysis:
     db_digest: str = ""
 
 
+def check_usage_digest(usage_digest: str, image_digest: str) -> None:
+    if usage_digest and image_digest and usage_digest != image_digest:
+        raise UserError(
+            f"the usage report was recorded for image {usage_digest}, not for this image ({image_digest})",
+            hint="profile this image (honed profile) and pass that usage.json",
+        )
+
+
 def analyze_image(req: ImageAnalysisRequest) -> ImageAnalysis:
     """Open the image, catalogue it, match findings, load the usage report and analyse."""
     from honed.analyze import AnalyzeOptions, analyze
@@ -42,6 +50,7 @@ def analyze_image(req: ImageAnalysisRequest) -> ImageAnalysis:
     usage = load_usage(req.usage)  # bad usage files fail before any image work
     image = open_image(req.image, cache_dir=req.cache_dir)
     digest = str(image.manifest_digest or "")
+    check_usage_digest(usage.image_digest, digest)  # before any costly work
     fs = image.rootfs()
     cat = catalog(fs, image=image)
     findings: tuple[Any, ...] = ()

@@ -119,6 +119,28 @@ def removal_log(analysis: Analysis, plan: RemovalPlan, *, output: ImageRef | Non
     }
 
 
+def _refuse_existing(dest: str) -> None:
+    """The writer refuses existing archives; an OCI layout may hold other tags, so check the tag itself."""
+    import json
+    from pathlib import Path
+
+    from honed.errors import DestinationExistsError
+    from honed.image.reference import parse
+
+    d = parse(dest)
+    if d.transport != "oci":
+        return
+    index = Path(d.reference) / "index.json"
+    try:
+        doc = json.loads(index.read_text())
+    except (OSError, ValueError):
+        return
+    tag = d.tag or "latest"
+    for m in doc.get("manifests") or []:
+        if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag:
+            raise DestinationExistsError(f"{d.reference} (tag {tag})")
+
+
 def harden(image: Any, analysis: Analysis, options: HardenOptions | None = None) -> HardenResult:
     """Write the hardened image. `image` is an honed.image.Image (the one the analysis was made for)."""
     from honed.image.writer import write_image
@@ -131,6 +153,8 @@ def harden(image: Any, analysis: Analysis, options: HardenOptions | None = None)
     mode = options.mode or analysis.policy.mode
     plan = compute_removal(fs, analysis, mode=mode)
     dest = options.dest or default_destination(image.ref, options.tag)
+    if not options.force:
+        _refuse_existing(dest)
     labels = {
         LABEL_BASE_DIGEST: digest,
         LABEL_BASE_NAME: str(image.ref),

@@ -22,7 +22,10 @@ def harden_image(req: ImageAnalysisRequest, options: HardenOptions, *,
     import json
 
     from honed.analyze import analysis_to_json
+    from honed.harden import _refuse_existing
 
+    if options.dest and not options.force:
+        _refuse_existing(options.dest)  # before minutes of work, not after
     analyzed = analyze_image(req)
     result = harden(analyzed.image, analyzed.analysis, options)
     log: dict[str, Any] = dict(result.removal_log)

@@ -38,8 +38,17 @@ def test_old_path_from_strace_credits_package(deb):  # type: ignore[no-untyped-d
 
 def test_merged_usr_directory_symlinks_credit_nobody(deb):  # type: ignore[no-untyped-def]
     # dozens of packages list /bin, /lib, /lib64, /sbin as directories; the image has symlinks there
-    a = run(deb, {"/bin": ["lookup", "open"], "/lib": ["lookup"], "/lib64": ["open"], "/sbin": ["lookup"],
-                  "/usr/share/doc": ["open"], "/etc": ["open"]})
+    a = run(
+        deb,
+        {
+            "/bin": ["lookup", "open"],
+            "/lib": ["lookup"],
+            "/lib64": ["open"],
+            "/sbin": ["lookup"],
+            "/usr/share/doc": ["open"],
+            "/etc": ["open"],
+        },
+    )
     assert kept(a) == {}
 
 
@@ -69,7 +78,9 @@ def test_unowned_links_followed_to_owner(deb):  # type: ignore[no-untyped-def]
     assert "mawk" in kept(a)
     a = run(deb, {"/usr/bin/awk": ["exec"]})  # owned by nobody → /etc/alternatives/awk → mawk
     assert "mawk" in kept(a)
-    a = run(deb, {"/etc/ssl/certs/002c0b4f.0": ["open"]})  # hash link → .pem link → /usr/share/ca-certificates
+    a = run(
+        deb, {"/etc/ssl/certs/002c0b4f.0": ["open"]}
+    )  # hash link → .pem link → /usr/share/ca-certificates
     assert "ca-certificates" in kept(a)
     a = run(deb, {"/etc/ssl/certs/ca-certificates.crt": ["open"]})  # generated bundle
     assert kept(a)["ca-certificates"].reasons[0].paths[0][2] == "strong via generated"
@@ -84,15 +95,24 @@ def test_lookup_counts_by_default_and_can_be_ignored(deb):  # type: ignore[no-un
     a = run(deb, {"/usr/bin/curl": ["lookup"]})
     d = kept(a)["curl"]
     assert "only looked up" in d.reasons[0].detail
-    a = run(deb, {"/usr/bin/curl": ["lookup"]}, policy=Policy(protected=(), default_keep=(), lookups="ignore"))
+    a = run(
+        deb, {"/usr/bin/curl": ["lookup"]}, policy=Policy(protected=(), default_keep=(), lookups="ignore")
+    )
     assert "curl" not in kept(a)
     gone = {d.package.name: d for d in a.removed}["curl"]
     assert "only looked up" in gone.evidence
 
 
 def test_metadata_and_missing_are_not_evidence(deb):  # type: ignore[no-untyped-def]
-    a = run(deb, {"/usr/share/doc/curl/copyright": ["open"], "/var/lib/dpkg/info/curl.list": ["open"],
-                  "/usr/bin/wget": ["missing"], "/usr/bin/curl": ["missing"]})
+    a = run(
+        deb,
+        {
+            "/usr/share/doc/curl/copyright": ["open"],
+            "/var/lib/dpkg/info/curl.list": ["open"],
+            "/usr/bin/wget": ["missing"],
+            "/usr/bin/curl": ["missing"],
+        },
+    )
     assert kept(a) == {}
     curl = {d.package.name: d for d in a.removed}["curl"]
     assert "only its package metadata was read" in curl.evidence
@@ -101,8 +121,9 @@ def test_metadata_and_missing_are_not_evidence(deb):  # type: ignore[no-untyped-
 def test_removal_evidence_sentence_names_runs(deb):  # type: ignore[no-untyped-def]
     a = run(deb, {})
     d = {d.package.name: d for d in a.removed}["curl"]
-    assert d.evidence == ("no file of this package was opened, executed or looked up in 1 run of: "
-                          "pytest /app/tests")
+    assert d.evidence == (
+        "no file of this package was opened, executed or looked up in 1 run of: pytest /app/tests"
+    )
     assert d.rule.startswith("aggressive")
 
 
@@ -153,15 +174,22 @@ def test_doc_symlinks_do_not_keep_packages(deb):  # type: ignore[no-untyped-def]
 def test_follow_depends(deb):  # type: ignore[no-untyped-def]
     a = run(deb, {"/usr/bin/curl": ["exec"]})
     assert "libcurl4" not in kept(a)
-    a = run(deb, {"/usr/bin/curl": ["exec"]}, policy=Policy(protected=(), default_keep=(), follow_depends=True))
+    a = run(
+        deb, {"/usr/bin/curl": ["exec"]}, policy=Policy(protected=(), default_keep=(), follow_depends=True)
+    )
     k = kept(a)
     assert k["libcurl4"].reasons[0].kind == "depends"
     assert "libc6" in k  # transitively
 
 
 def test_image_config_entrypoint_counts_as_exec(deb):  # type: ignore[no-untyped-def]
-    cfg = {"config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin"], "Cmd": ["python3", "app.py"],
-                      "Healthcheck": {"Test": ["CMD-SHELL", "true"]}}}
+    cfg = {
+        "config": {
+            "Env": ["PATH=/usr/local/bin:/usr/bin:/bin"],
+            "Cmd": ["python3", "app.py"],
+            "Healthcheck": {"Test": ["CMD-SHELL", "true"]},
+        }
+    }
     a = run(deb, {}, image_config=cfg)
     assert {"python3-minimal", "python3.11-minimal", "dash"} <= set(kept(a))
 
@@ -177,8 +205,20 @@ def test_real_trace_keeps_what_the_run_needs(deb):  # type: ignore[no-untyped-de
     root, pkgs = deb
     a = analyze(pkgs, [], realdeb.usage(), AnalyzeOptions(rootfs=DirRootFS(root)))
     k = kept(a)
-    need = {"libc6", "libssl3", "libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-minimal",
-            "python3-minimal", "dash", "coreutils", "zlib1g", "libexpat1", "tzdata", "ca-certificates"}
+    need = {
+        "libc6",
+        "libssl3",
+        "libpython3.11-minimal",
+        "libpython3.11-stdlib",
+        "python3.11-minimal",
+        "python3-minimal",
+        "dash",
+        "coreutils",
+        "zlib1g",
+        "libexpat1",
+        "tzdata",
+        "ca-certificates",
+    }
     assert need <= set(k)
     assert len(a.removed) > 80  # most of the image goes, as DESIGN §5b expects
     assert {"dpkg", "apt", "perl-base", "curl", "bash"} <= {d.package.name for d in a.removed}

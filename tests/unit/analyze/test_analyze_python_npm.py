@@ -13,8 +13,10 @@ from honed.image.rootfs import DirRootFS
 from honed.model import DpkgMeta, Ecosystem, Location, NpmMeta, Package, PythonMeta
 
 SITE = "/usr/local/lib/python3.11/dist-packages"
-PTH = ("import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'; "
-       "enabled and __import__('_distutils_hack').add_shim(); \n")
+PTH = (
+    "import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'; "
+    "enabled and __import__('_distutils_hack').add_shim(); \n"
+)
 
 
 def put(root: Path, path: str, text: str = "") -> str:
@@ -27,28 +29,47 @@ def put(root: Path, path: str, text: str = "") -> str:
 def dist(root: Path, name: str, version: str, files: dict[str, str]) -> Package:
     di = f"{SITE}/{name}-{version}.dist-info"
     paths = [put(root, f"{SITE}/{rel}", text) for rel, text in files.items()]
-    paths += [put(root, f"{di}/METADATA", f"Name: {name}\n"), put(root, f"{di}/entry_points.txt", "[x]\n"),
-              put(root, f"{di}/RECORD", "")]
-    return Package(name, version, Ecosystem.PYPI, f"pkg:pypi/{name}@{version}", (Location(f"{di}/METADATA"),),
-                   meta=PythonMeta(dist_dir=di, files=tuple(paths)))
+    paths += [
+        put(root, f"{di}/METADATA", f"Name: {name}\n"),
+        put(root, f"{di}/entry_points.txt", "[x]\n"),
+        put(root, f"{di}/RECORD", ""),
+    ]
+    return Package(
+        name,
+        version,
+        Ecosystem.PYPI,
+        f"pkg:pypi/{name}@{version}",
+        (Location(f"{di}/METADATA"),),
+        meta=PythonMeta(dist_dir=di, files=tuple(paths)),
+    )
 
 
 def test_pth_hook_and_metadata_reads_do_not_keep_a_dist(fresh_deb):  # type: ignore[no-untyped-def]
     root, pkgs = fresh_deb
-    st = dist(root, "setuptools", "66.1.1", {
-        "distutils-precedence.pth": PTH,
-        "_distutils_hack/__init__.py": "def add_shim(): pass\n",
-        "_distutils_hack/__pycache__/__init__.cpython-311.pyc": "",
-        "setuptools/__init__.py": "",
-    })
-    fl = dist(root, "flask", "2.2.2", {"flask/__init__.py": "", "flask/__pycache__/__init__.cpython-311.pyc": ""})
-    usage = realdeb.Usage({
-        f"{SITE}/distutils-precedence.pth": ["open"],  # site.py reads every .pth at start-up
-        f"{SITE}/_distutils_hack/__pycache__/__init__.cpython-311.pyc": ["open"],  # the hook's import
-        f"{SITE}/_distutils_hack/__init__.py": ["lookup"],
-        f"{SITE}/setuptools-66.1.1.dist-info/entry_points.txt": ["open"],  # pytest reads every dist's
-        f"{SITE}/flask/__pycache__/__init__.cpython-311.pyc": ["open"],
-    }, runs=[{"drivers": [{"command": "pytest /app/tests"}]}])
+    st = dist(
+        root,
+        "setuptools",
+        "66.1.1",
+        {
+            "distutils-precedence.pth": PTH,
+            "_distutils_hack/__init__.py": "def add_shim(): pass\n",
+            "_distutils_hack/__pycache__/__init__.cpython-311.pyc": "",
+            "setuptools/__init__.py": "",
+        },
+    )
+    fl = dist(
+        root, "flask", "2.2.2", {"flask/__init__.py": "", "flask/__pycache__/__init__.cpython-311.pyc": ""}
+    )
+    usage = realdeb.Usage(
+        {
+            f"{SITE}/distutils-precedence.pth": ["open"],  # site.py reads every .pth at start-up
+            f"{SITE}/_distutils_hack/__pycache__/__init__.cpython-311.pyc": ["open"],  # the hook's import
+            f"{SITE}/_distutils_hack/__init__.py": ["lookup"],
+            f"{SITE}/setuptools-66.1.1.dist-info/entry_points.txt": ["open"],  # pytest reads every dist's
+            f"{SITE}/flask/__pycache__/__init__.cpython-311.pyc": ["open"],
+        },
+        runs=[{"drivers": [{"command": "pytest /app/tests"}]}],
+    )
     fs = DirRootFS(root)
     a = analyze([*pkgs, st, fl], [], usage, AnalyzeOptions(rootfs=fs, policy=Policy()))
     removed = {d.package.name: d for d in a.removed}
@@ -57,9 +78,15 @@ def test_pth_hook_and_metadata_reads_do_not_keep_a_dist(fresh_deb):  # type: ign
     plan = compute_removal(fs, a)
     d = set(plan.drop)
     # the whole dist goes through its files: the hook, its module, the bytecode, the dist-info dir
-    for p in ("distutils-precedence.pth", "_distutils_hack/__init__.py",
-              "_distutils_hack/__pycache__/__init__.cpython-311.pyc", "_distutils_hack",
-              "setuptools-66.1.1.dist-info/RECORD", "setuptools-66.1.1.dist-info", "setuptools"):
+    for p in (
+        "distutils-precedence.pth",
+        "_distutils_hack/__init__.py",
+        "_distutils_hack/__pycache__/__init__.cpython-311.pyc",
+        "_distutils_hack",
+        "setuptools-66.1.1.dist-info/RECORD",
+        "setuptools-66.1.1.dist-info",
+        "setuptools",
+    ):
         assert f"{SITE}/{p}" in d, p
     assert not any(p.startswith(f"{SITE}/flask") for p in d)
 
@@ -67,13 +94,26 @@ def test_pth_hook_and_metadata_reads_do_not_keep_a_dist(fresh_deb):  # type: ign
 def test_dist_inside_a_deb_moves_with_it(fresh_deb):  # type: ignore[no-untyped-def]
     root, pkgs = fresh_deb
     base = "/usr/lib/python3/dist-packages"
-    files = [put(root, f"{base}/yaml/__init__.py"), put(root, f"{base}/PyYAML-6.0.egg-info/PKG-INFO", "Name: PyYAML\n")]
-    deb = Package("python3-yaml", "6.0-3", Ecosystem.DEBIAN, "pkg:deb/debian/python3-yaml@6.0-3",
-                  (Location("/var/lib/dpkg/status"),),
-                  meta=DpkgMeta("pyyaml", "6.0-3", "amd64", files=(*files, f"{base}/PyYAML-6.0.egg-info")))
-    py = Package("PyYAML", "6.0", Ecosystem.PYPI, "pkg:pypi/pyyaml@6.0",
-                 (Location(f"{base}/PyYAML-6.0.egg-info/PKG-INFO"),),
-                 meta=PythonMeta(dist_dir=f"{base}/PyYAML-6.0.egg-info", files=tuple(files)))
+    files = [
+        put(root, f"{base}/yaml/__init__.py"),
+        put(root, f"{base}/PyYAML-6.0.egg-info/PKG-INFO", "Name: PyYAML\n"),
+    ]
+    deb = Package(
+        "python3-yaml",
+        "6.0-3",
+        Ecosystem.DEBIAN,
+        "pkg:deb/debian/python3-yaml@6.0-3",
+        (Location("/var/lib/dpkg/status"),),
+        meta=DpkgMeta("pyyaml", "6.0-3", "amd64", files=(*files, f"{base}/PyYAML-6.0.egg-info")),
+    )
+    py = Package(
+        "PyYAML",
+        "6.0",
+        Ecosystem.PYPI,
+        "pkg:pypi/pyyaml@6.0",
+        (Location(f"{base}/PyYAML-6.0.egg-info/PKG-INFO"),),
+        meta=PythonMeta(dist_dir=f"{base}/PyYAML-6.0.egg-info", files=tuple(files)),
+    )
     fs = DirRootFS(root)
     used = realdeb.Usage({f"{base}/yaml/__init__.py": ["open"]})
     a = analyze([*pkgs, deb, py], [], used, AnalyzeOptions(rootfs=fs, policy=Policy()))
@@ -94,21 +134,34 @@ def test_npm_nested_and_lockfile(fresh_deb):  # type: ignore[no-untyped-def]
     def npm(name: str, d: str) -> Package:
         put(root, f"{d}/package.json", json.dumps({"name": name, "version": "1.0.0"}))
         put(root, f"{d}/index.js", "module.exports = 1\n")
-        return Package(name, "1.0.0", Ecosystem.NPM, f"pkg:npm/{name}@1.0.0", (Location(f"{d}/package.json"),),
-                       meta=NpmMeta(package_dir=d))
+        return Package(
+            name,
+            "1.0.0",
+            Ecosystem.NPM,
+            f"pkg:npm/{name}@1.0.0",
+            (Location(f"{d}/package.json"),),
+            meta=NpmMeta(package_dir=d),
+        )
 
     outer = npm("express", f"{nm}/express")
     inner = npm("debug", f"{nm}/express/node_modules/debug")
     lone = npm("lodash", f"{nm}/lodash")
     (root / "app/node_modules/.bin").mkdir()
     (root / "app/node_modules/.bin/lodash").symlink_to("../lodash/index.js")
-    lock = {"name": "app", "lockfileVersion": 3, "packages": {
-        "node_modules/express": {"version": "1.0.0"}, "node_modules/express/node_modules/debug": {"version": "1.0.0"},
-        "node_modules/lodash": {"version": "1.0.0"}}}
+    lock = {
+        "name": "app",
+        "lockfileVersion": 3,
+        "packages": {
+            "node_modules/express": {"version": "1.0.0"},
+            "node_modules/express/node_modules/debug": {"version": "1.0.0"},
+            "node_modules/lodash": {"version": "1.0.0"},
+        },
+    }
     put(root, f"{nm}/.package-lock.json", json.dumps(lock, indent=2) + "\n")
     fs = DirRootFS(root)
-    used = realdeb.Usage({f"{nm}/express/node_modules/debug/index.js": ["open"],
-                          f"{nm}/lodash/package.json": ["open"]})  # a package.json read is metadata only
+    used = realdeb.Usage(
+        {f"{nm}/express/node_modules/debug/index.js": ["open"], f"{nm}/lodash/package.json": ["open"]}
+    )  # a package.json read is metadata only
     a = analyze([*pkgs, outer, inner, lone], [], used, AnalyzeOptions(rootfs=fs, policy=Policy()))
     k = {d.package.name: d for d in a.kept}
     assert "debug" in k and "express" in k and k["express"].reasons[0].kind == "contains"

@@ -10,12 +10,14 @@ import realdeb  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def deb(tmp_path_factory):  # type: ignore[no-untyped-def]
+def deb():  # type: ignore[no-untyped-def]
     """The real Debian 12 tree shape and its packages (read-only: the planner never writes)."""
-    return realdeb.build(tmp_path_factory.mktemp("deb"))
+    with realdeb.scratch() as d:
+        yield realdeb.build(d)
 
 
 @pytest.fixture
-def fresh_deb(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A private copy, for tests that add files to the image."""
-    return realdeb.build(tmp_path)
+def fresh_deb():  # type: ignore[no-untyped-def]
+    """A private copy, for tests that add files to the image or apply a removal."""
+    with realdeb.scratch() as d:
+        yield realdeb.build(d)

@@ -7,10 +7,14 @@ real status and .list files, plus the real strace usage of a Python TLS/time run
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
 import posixpath
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -94,22 +98,61 @@ def packages(root: Path) -> list[Package]:
         entries = [e for e in lst.splitlines() if e and e != "/."]
         conff = tuple(line.split()[0] for line in f.get("Conffiles", "").splitlines() if line.strip())
         parents = {posixpath.dirname(e) for e in entries}
-        dirs = tuple(e for e in entries if e in parents or (root / e.lstrip("/")).is_dir()
-                     and not (root / e.lstrip("/")).is_symlink())
+        dirs = tuple(
+            e
+            for e in entries
+            if e in parents or (root / e.lstrip("/")).is_dir() and not (root / e.lstrip("/")).is_symlink()
+        )
         files = tuple(e for e in entries if e not in set(dirs))
         src = f.get("Source", name).split()[0]
-        deps = tuple(x.strip() for k in ("Pre-Depends", "Depends") for x in f.get(k, "").split(",") if x.strip())
+        deps = tuple(
+            x.strip() for k in ("Pre-Depends", "Depends") for x in f.get(k, "").split(",") if x.strip()
+        )
         if "dirs" in DpkgMeta.__dataclass_fields__:  # the catalog's split of directory entries
-            meta = DpkgMeta(source=src, source_version=version, arch=arch, depends=deps, files=files,
-                            conffiles=conff, dirs=dirs)  # type: ignore[call-arg]
+            meta = DpkgMeta(
+                source=src,
+                source_version=version,
+                arch=arch,
+                depends=deps,
+                files=files,
+                conffiles=conff,
+                dirs=dirs,
+            )  # type: ignore[call-arg]
         else:
-            meta = DpkgMeta(source=src, source_version=version, arch=arch, depends=deps,
-                            files=tuple(entries), conffiles=conff)
-        purl = PackageURL(type="deb", namespace="debian", name=name, version=version,
-                          qualifiers={"arch": arch}).to_string()
-        out.append(Package(name, version, Ecosystem.DEBIAN, purl,
-                           locations=(Location("/var/lib/dpkg/status"),), meta=meta))
+            meta = DpkgMeta(
+                source=src,
+                source_version=version,
+                arch=arch,
+                depends=deps,
+                files=tuple(entries),
+                conffiles=conff,
+            )
+        purl = PackageURL(
+            type="deb", namespace="debian", name=name, version=version, qualifiers={"arch": arch}
+        ).to_string()
+        out.append(
+            Package(
+                name,
+                version,
+                Ecosystem.DEBIAN,
+                purl,
+                locations=(Location("/var/lib/dpkg/status"),),
+                meta=meta,
+            )
+        )
     return sorted(out, key=lambda p: p.id)
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[Path]:
+    """A temp dir on tmpfs when there is one: creating ~9,500 entries on a busy disk takes seconds, on
+    tmpfs a third of one (the files are sparse, so they cost no memory)."""
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    d = Path(tempfile.mkdtemp(prefix="honed-realdeb-", dir=base))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def build(tmp: Path) -> tuple[Path, list[Package]]:

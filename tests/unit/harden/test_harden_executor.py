@@ -20,7 +20,11 @@ BARE = Policy(protected=(), default_keep=())
 
 def plan_for(deb, accesses=None, policy=None, mode=None):  # type: ignore[no-untyped-def]
     root, pkgs = deb
-    u = realdeb.usage() if accesses is None else realdeb.Usage(accesses, runs=[{"drivers": [{"command": "t"}]}])
+    u = (
+        realdeb.usage()
+        if accesses is None
+        else realdeb.Usage(accesses, runs=[{"drivers": [{"command": "t"}]}])
+    )
     fs = DirRootFS(root)
     a = analyze(pkgs, [], u, AnalyzeOptions(rootfs=fs, policy=policy or Policy()))
     return fs, a, compute_removal(fs, a, mode=mode)
@@ -52,7 +56,11 @@ def test_kept_packages_lose_nothing_removed_ones_leave_nothing(fresh_deb):  # ty
                 assert f in after, (pid, f)
     for d in a.removed:  # every exclusively-owned, existing file of a removed package is gone
         for f in own.package_files(d.id):
-            if f in before and f not in own.dirs and all(o not in kept_ids for o in own.owners(f, canonical=True)):
+            if (
+                f in before
+                and f not in own.dirs
+                and all(o not in kept_ids for o in own.owners(f, canonical=True))
+            ):
                 assert f not in after, (d.package.name, f)
     status = (root / "var/lib/dpkg/status").read_text()
     names = {s["Package"] for s in realdeb.stanzas(status)}
@@ -104,9 +112,14 @@ def test_shared_file_stays_while_an_owner_stays(deb):  # type: ignore[no-untyped
     root, pkgs = deb
     from honed.model import DpkgMeta, Ecosystem, Location, Package
 
-    sharer = Package("sharer", "1", Ecosystem.DEBIAN, "pkg:deb/debian/sharer@1",
-                     (Location("/var/lib/dpkg/status"),),
-                     meta=DpkgMeta("sharer", "1", "amd64", files=("/usr/bin/curl",)))
+    sharer = Package(
+        "sharer",
+        "1",
+        Ecosystem.DEBIAN,
+        "pkg:deb/debian/sharer@1",
+        (Location("/var/lib/dpkg/status"),),
+        meta=DpkgMeta("sharer", "1", "amd64", files=("/usr/bin/curl",)),
+    )
     fs = DirRootFS(root)
     u = realdeb.Usage({}, runs=[])
     a = analyze([*pkgs, sharer], [], u, AnalyzeOptions(rootfs=fs, policy=Policy(keep=("sharer",))))
@@ -139,7 +152,9 @@ def test_removal_log_lists_files_bytes_and_evidence(deb):  # type: ignore[no-unt
     log = removal_log(a, plan)
     curl = next(e for e in log["removed"] if e["name"] == "curl")
     assert "/usr/bin/curl" in curl["files"] and curl["bytes"] > 100_000
-    assert curl["evidence"].startswith("no file of this package was opened, executed or looked up in 2 runs of")
+    assert curl["evidence"].startswith(
+        "no file of this package was opened, executed or looked up in 2 runs of"
+    )
     assert log["summary"]["bytes_removed"] == plan.dropped_bytes
     assert any(f.startswith("dpkg (") for f in log["summary"]["flagged_removals"])
 
@@ -151,7 +166,9 @@ def test_same_input_same_plan(deb):  # type: ignore[no-untyped-def]
 
 
 STANZA = st.builds(
-    lambda n, v, extra: f"Package: {n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {v}\n{extra}",
+    lambda n, v, extra: (
+        f"Package: {n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {v}\n{extra}"
+    ),
     st.from_regex(r"[a-z][a-z0-9+.-]{1,10}", fullmatch=True),
     st.from_regex(r"[0-9]\.[0-9]", fullmatch=True),
     st.sampled_from(["", "Description: x\n more\n .\n", "Depends: libc6 (>= 2)\n"]),

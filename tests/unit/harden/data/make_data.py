@@ -18,13 +18,27 @@ import tempfile
 from pathlib import Path
 
 RUNS = [
-    ["python3", "-c", "import ssl, json, urllib.request, datetime; ssl.create_default_context();"
-     " print(datetime.datetime.now().astimezone())"],
+    [
+        "python3",
+        "-c",
+        "import ssl, json, urllib.request, datetime; ssl.create_default_context();"
+        " print(datetime.datetime.now().astimezone())",
+    ],
     ["sh", "-c", "date >/dev/null; cat /etc/os-release >/dev/null"],
 ]
 CALL = re.compile(r'^\d+\s+(\w+)\((?:AT_FDCWD|\d+<[^>]*>|\d+),?\s*"([^"]+)".*\)\s+=\s+(-?\d+)')
 EXEC = re.compile(r'^\d+\s+execve\("([^"]+)".*(?:\)\s+=\s+(-?\d+)|<unfinished \.\.\.>)')
-LOOKUP = {"stat", "lstat", "newfstatat", "statx", "access", "faccessat", "faccessat2", "readlink", "readlinkat"}
+LOOKUP = {
+    "stat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+}
 OPEN = {"open", "openat", "openat2"}
 
 
@@ -32,15 +46,20 @@ def trace(root: str) -> dict[str, set[str]]:
     paths: dict[str, set[str]] = {}
     for argv in RUNS:
         with tempfile.NamedTemporaryFile() as out:
-            subprocess.run(["strace", "-f", "-qq", "-e", "trace=%file,%process", "-o", out.name,
-                            "chroot", root, *argv], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["strace", "-f", "-qq", "-e", "trace=%file,%process", "-o", out.name, "chroot", root, *argv],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             started = False
             for line in Path(out.name).read_text().splitlines():
                 m = EXEC.match(line)
                 if m:
                     started = started or m.group(1) != "/usr/sbin/chroot"
                     if started and m.group(1) != "/usr/sbin/chroot":
-                        paths.setdefault(m.group(1), set()).add("exec" if m.group(2) in ("0", None) else "missing")
+                        paths.setdefault(m.group(1), set()).add(
+                            "exec" if m.group(2) in ("0", None) else "missing"
+                        )
                     continue
                 if not started:
                     continue
