@@ -96,6 +96,56 @@ class _HashWriter(io.RawIOBase):
         return "sha256:" + self.h.hexdigest()
 
 
+class _ParallelGzip(io.RawIOBase):
+    """gzip on every core: the stream is cut into fixed 4 MiB pieces, each compressed as its own gzip member
+    (a multi-member gzip file is one valid gzip stream for every reader). Fixed cuts keep it deterministic;
+    zlib releases the GIL, so the pieces compress in parallel while the tar is being built."""
+
+    PIECE = 4 << 20
+
+    def __init__(self, out: Any, level: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.out = out
+        self.level = level
+        self.buf = bytearray()
+        self.workers = max(1, min(4, os.cpu_count() or 1))
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="honed-gzip")
+        self.pending: list[Any] = []
+        self.members = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def _submit(self, piece: bytes) -> None:
+        self.pending.append(self.pool.submit(gzip.compress, piece, self.level, mtime=0))
+        self.members += 1
+        while len(self.pending) > self.workers * 2:
+            self.out.write(self.pending.pop(0).result())
+
+    def write(self, b: Any) -> int:  # type: ignore[override]
+        self.buf += b
+        while len(self.buf) >= self.PIECE:
+            piece = bytes(self.buf[: self.PIECE])
+            del self.buf[: self.PIECE]
+            self._submit(piece)
+        return len(b)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            if self.buf or not self.members:
+                self._submit(bytes(self.buf))
+                self.buf = bytearray()
+            for f in self.pending:
+                self.out.write(f.result())
+            self.pending = []
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            super().close()
+
+
 def _under(rel: str, drops: frozenset[str]) -> bool:
     """rel is a dropped path or lies below one."""
     if rel in drops:
@@ -142,7 +192,7 @@ def _write_tar(entries: list[Entry], work: Path, level: int, sources: Mapping[st
     fd, tmp = tempfile.mkstemp(prefix=".layer.", dir=work)
     with os.fdopen(fd, "wb") as raw:
         blob = _HashWriter(raw)
-        gz = gzip.GzipFile(filename="", mode="wb", fileobj=blob, compresslevel=level, mtime=0)  # type: ignore[arg-type]
+        gz = _ParallelGzip(blob, level)
         tar_h = _HashWriter(gz)  # type: ignore[arg-type]
         with tarfile.open(fileobj=tar_h, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK) as out:  # type: ignore[call-overload]
             for rel, ti, src, data in sorted(entries, key=lambda e: _sort_key(e[0])):
