@@ -284,7 +284,8 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
         state: dict[str, Any] = {}
 
         def build(restored: tuple[str, ...]) -> Candidate:
-            n = len(state.get("built", ()))
+            n = state.setdefault("count", 0)
+            state["count"] = n + 1
             with st.timed("analyze"):
                 analysis = st.analyze(image, cat, base_scan.findings, usage, policy, restored)
             with st.timed("harden"):
@@ -295,7 +296,9 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
             rlog = _removal_log_dict(hres)
             removed = removed_from_log(rlog) if rlog else tuple(
                 (d.package.name, tuple(d.package.files)) for d in analysis.removed)
-            state.setdefault("built", []).append(layout)
+            for older in state.get("built", []):  # a failed candidate is never promoted: free its disk now
+                shutil.rmtree(older, ignore_errors=True)
+            state["built"] = [layout]
             return Candidate(himg, removed, payload=(analysis, hres, rlog, layout))
 
         first = build(())
