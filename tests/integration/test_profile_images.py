@@ -175,3 +175,42 @@ def test_app_crashing_on_start(flask_image, run_dir: str) -> None:  # type: igno
     with pytest.raises(ProfileError, match=r"crashed \(exit 2\).*missing\.py"):
         profile(flask_image.ref, opts)
     _no_leftovers(run_dir)
+
+
+SERVER = """
+import http.server, json, sys
+DOC = {"openapi": "3.0.0", "paths": {"/a": {"get": {}}, "/b/{id}": {"get": {}}, "/c": {"post": {}}}}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        known = {"/": b"root", "/a": b"from a", "/openapi.json": json.dumps(DOC).encode()}
+        self.send_response(200 if self.path in known else 404)
+        self.end_headers()
+        self.wfile.write(known.get(self.path, b"no"))
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
+
+
+def test_openapi_operations_and_host_tests(flask_image, run_dir: str) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    host_test = (
+        'python3 -c "import os, urllib.request as u; '
+        "assert u.urlopen(os.environ['HONED_TARGET_URL'] + '/a').read() == b'from a'\""
+    )
+    opts = ProfileOptions(
+        command=("python3", "-c", SERVER, str(port)),
+        port=port,
+        openapi="/openapi.json",
+        host_tests=(host_test,),
+    )
+    rep = profile(flask_image.ref, opts)
+    (run,) = rep.runs
+    # only parameter-free GET operations are probed; the host test reached the app through HONED_TARGET_URL
+    assert [(d.kind, d.command, d.ok) for d in run.drivers[:2]] == [
+        ("http", f"GET http://127.0.0.1:{port}/a", True),
+        ("host-test", host_test, True),
+    ]
+    assert [d.kind for d in run.drivers[2:]] == ["app"] and run.drivers[2].ok
+    assert "/usr/lib/python3.11/http/__pycache__/server.cpython-311.pyc" in rep.paths()
+    _no_leftovers(run_dir)

@@ -196,3 +196,13 @@ def test_stale_sandboxes_of_killed_runs_are_swept(tiny_rootfs: Path, run_tmp: st
     with Sandbox(tiny_rootfs):
         pass
     assert not stale.exists() and not is_mounted(stale / "merged")
+
+
+@pytest.mark.parametrize("backend", ["bwrap", "runc"])
+def test_runs_as_the_image_user(tiny_rootfs: Path, backend: str) -> None:
+    if shutil.which(backend) is None:
+        pytest.skip(f"needs {backend}")
+    show_uid = "/bin/sh -c 'while read k v rest; do [ $k = Uid: ] && echo $v; done < /proc/self/status; pwd'"
+    cfg = {"config": {"User": "app", "WorkingDir": "/app", "Env": ["PATH=/usr/bin"]}}
+    r = run_drivers(tiny_rootfs, ProfileOptions(tests=(show_uid,), backend=backend), config=cfg)
+    assert r.drivers[0].output_tail == "1000\n/app\n"
