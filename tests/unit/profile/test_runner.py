@@ -206,3 +206,15 @@ def test_runs_as_the_image_user(tiny_rootfs: Path, backend: str) -> None:
     cfg = {"config": {"User": "app", "WorkingDir": "/app", "Env": ["PATH=/usr/bin"]}}
     r = run_drivers(tiny_rootfs, ProfileOptions(tests=(show_uid,), backend=backend), config=cfg)
     assert r.drivers[0].output_tail == "1000\n/app\n"
+
+
+def test_missing_sandbox_tool_says_what_to_install(
+    tiny_rootfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from honed.errors import EnvironmentMissingError
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH where no runtime is installed
+    for backend, package in (("bwrap", "bubblewrap"), ("runc", "runc"), ("podman", "podman")):
+        with pytest.raises(EnvironmentMissingError) as e:
+            run_drivers(tiny_rootfs, ProfileOptions(tests=("true",), backend=backend))
+        assert f"apt-get install {package}" in e.value.render() and e.value.exit_code == 4
