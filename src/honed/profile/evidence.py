@@ -117,12 +117,22 @@ class Evidence:
         """resolved target → the symlinks in the image that lead onto it (built once, on first use)."""
         if self._links is None:
             links: dict[str, list[str]] = {}
-            for dirpath, dirnames, filenames in os.walk(self._root):
-                rel = dirpath[len(self._root) :] or "/"
-                for name in (*dirnames, *filenames):
-                    p = posixpath.join(rel, name)
-                    if os.path.islink(self._root + p) and p not in _MERGED_USR:
-                        links.setdefault(self.fs.resolve(p), []).append(p)
+            stack = [""]
+            while stack:  # scandir: the entry type comes with the listing, no stat per file
+                rel = stack.pop()
+                try:
+                    entries = list(os.scandir(self._root + (rel or "/")))
+                except OSError:
+                    continue
+                for entry in entries:
+                    p = f"{rel}/{entry.name}"
+                    if entry.is_symlink():
+                        if p not in _MERGED_USR:
+                            links.setdefault(self.fs.resolve(p), []).append(p)
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append(p)
+            for v in links.values():
+                v.sort()
             self._links = links
         return self._links
 
