@@ -75,6 +75,16 @@ def _driver_rows(drivers: Sequence[Mapping[str, Any]]) -> str:
     return "".join(rows)
 
 
+def _put_back(r: Mapping[str, Any]) -> str:
+    restored = r.get("restored") or []
+    if restored:
+        return _e(", ".join(restored))
+    suggested = r.get("suggested") or []
+    if suggested:
+        return f"<span class=warn>evidence points at {_e(', '.join(suggested))}; not put back (no rounds left)</span>"
+    return "<span class=mut>nothing: no evidence links the failure to a removed package</span>"
+
+
 def _most_common(values: Sequence[Any]) -> str:
     counts: dict[str, int] = {}
     for v in values:
@@ -129,7 +139,7 @@ def write_html(summary: Mapping[str, Any]) -> bytes:
     a(f"<div class=card>Packages<b>{_e(pk.get('before', '—'))} → {_e(pk.get('after', '—'))}</b>"
       f"<span class=mut>{_e(pk.get('removed', 0))} removed</span></div>")
     rounds = s.get("repair_rounds") or []
-    a(f"<div class=card>Repair rounds<b>{len(rounds)}</b><span class=mut>"
+    a(f"<div class=card>Repair rounds<b>{_e(ver.get('repairs', 0))}</b><span class=mut>"
       f"{_e(len(s.get('restored_packages') or []))} package(s) put back</span></div>")
     a("</div>")
 
@@ -160,7 +170,7 @@ def write_html(summary: Mapping[str, Any]) -> bytes:
         for r in rounds:
             ev = "".join(f"<li><code>{_e(x)}</code></li>" for x in (r.get("evidence") or [])[:30])
             a(f"<tr><td class=n>{_e(r.get('round'))}</td><td class=mono>{_e(', '.join(r.get('failed') or []))}</td>"
-              f"<td><ul>{ev}</ul></td><td>{_e(', '.join(r.get('restored') or [])) or '—'}</td></tr>")
+              f"<td><ul>{ev}</ul></td><td>{_put_back(r)}</td></tr>")
         a("</table>")
 
     rem = list(s.get("removed_packages") or [])

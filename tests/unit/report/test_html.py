@@ -100,3 +100,13 @@ def test_removed_packages_worst_first_common_evidence_once_flags_visible() -> No
     assert "Worth a look" in body and "package-manager" in body
     row = body[body.index("zzz-critical"):]
     assert row.index("CVE-1") < row.index("CVE-2")  # worst first within a row
+
+
+def test_round_without_repair_says_why() -> None:
+    failed = dict(SUMMARY, verification={"ok": False, "repairs": 0}, restored_packages=[],
+                  repair_rounds=[{"round": 0, "failed": ["node /app/server.js"], "evidence": ["libcrypto.so.3"],
+                                  "restored": [], "suggested": ["libssl3"]}])
+    page = write_html(failed).decode()
+    assert "evidence points at libssl3; not put back" in page
+    nothing = dict(failed, repair_rounds=[{"round": 0, "failed": ["x"], "evidence": [], "restored": []}])
+    assert "no evidence links the failure" in write_html(nothing).decode()
