@@ -214,3 +214,40 @@ def test_openapi_operations_and_host_tests(flask_image, run_dir: str) -> None:  
     assert [d.kind for d in run.drivers[2:]] == ["app"] and run.drivers[2].ok
     assert "/usr/lib/python3.11/http/__pycache__/server.cpython-311.pyc" in rep.paths()
     _no_leftovers(run_dir)
+
+
+def test_sigterm_tears_the_sandbox_down(flask_image, run_dir: str) -> None:  # type: ignore[no-untyped-def]
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = f"{os.getpid()}7.25"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "honed", "profile", flask_image.ref, "--test", f"sleep {marker}", "-o", "-"],
+        env={**os.environ, "TMPDIR": run_dir},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the test command runs in the sandbox
+        if _sleeping(marker):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and b"interrupted" in err
+    assert not _sleeping(marker)
+    _no_leftovers(run_dir)
+
+
+def _sleeping(marker: str) -> bool:
+    """Is the sandboxed `sleep MARKER` (not the honed command line that names it) running?"""
+    want = b"sleep\0" + marker.encode()
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{p}/cmdline").read_bytes().startswith(want):
+                return True
+        except OSError:
+            pass
+    return False

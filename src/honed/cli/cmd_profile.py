@@ -84,14 +84,25 @@ def run(args: argparse.Namespace) -> int:
         trace=args.trace,
     )
     quiet = args.quiet or not sys.stderr.isatty()
-    if quiet:
-        report = profile(args.image, options)
-    else:
-        from rich.console import Console
+    # A CI runner cancels with SIGTERM: turn it into KeyboardInterrupt so the sandbox is torn down (unmounted,
+    # processes killed) on the way out instead of being left to the next run's sweep.
+    import signal
 
-        console = Console(stderr=True)
-        with console.status("profiling…") as status:
-            report = profile(args.image, options, progress=lambda m: status.update(f"profiling: {m}"))
+    def _terminate(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        if quiet:
+            report = profile(args.image, options)
+        else:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+            with console.status("profiling…") as status:
+                report = profile(args.image, options, progress=lambda m: status.update(f"profiling: {m}"))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     write_output(report.dumps(), args.output)
     for r in report.runs:
         print(f"honed: {r.id} ({r.tracer}, {r.seconds:.1f} s): {r.summary.line()}", file=sys.stderr)
