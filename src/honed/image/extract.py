@@ -351,7 +351,6 @@ def extract_into(image: Image, dest: Path) -> _Tree:
     for li, layer in enumerate(image.layers):
         log.debug("extracting layer %d/%d %s", li + 1, len(image.layers), layer.digest)
         with image.layer_tar(layer) as (stream, hasher):
-            tf = None
             try:
                 tf = _open_tar(stream)
                 _apply_layer(tree, tf, layer, li, limit)
