@@ -264,6 +264,7 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
         image = st.open(ref)
     dest = destination(image.ref, o.tag, o.output)
     if dest.local.exists() and not (dest.local / "oci-layout").is_file() and any(dest.local.iterdir()):
+        # an existing layout gets one more tag; anything else is not ours to overwrite
         raise UserError(f"{dest.local} exists and is not an OCI layout; refusing to write the hardened image there")
     with st.timed("baseline-scan"):
         say("scanning the original image")
@@ -325,7 +326,7 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
         retry = ""
         hdigest = str(himg.manifest_digest or "")
         if loop.ok:
-            image_dir = _promote_local(layout, dest.local)
+            image_dir = _promote_local(layout, dest.local, dest.tag)
             if dest.push is not None:
                 from honed.verify.publish import push_image
 
@@ -336,9 +337,7 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
                     pushed = True
                 except HonedError as e:
                     push_error = e
-                    retry = (f"skopeo copy --preserve-digests{' --dest-tls-verify=false' if dest.push.insecure else ''} "
-                             f"oci:{image_dir}:{dest.tag} docker://{dest.push} && "
-                             f"honed record push {o.output} {dest.push}")
+                    retry = f"honed record push {o.output} {dest.push}"  # pushes the image, then the record
 
         total = time.monotonic() - t_start
         files, summary = build_record_files(
@@ -391,18 +390,45 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
     )
 
 
-def _promote_local(layout: Path, final: Path) -> Path:
-    """Move the verified candidate's layout into place (atomically replacing an earlier run's)."""
-    from honed.atomic import commit_dir
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+def _promote_local(layout: Path, final: Path, tag: str) -> Path:
+    """Put the verified candidate into the layout `final` under `tag`. A new layout appears by one rename;
+    into an existing layout (other tags, maybe the input image itself) the blobs are added first and
+    index.json is replaced atomically last, so its other tags stay and a reader never sees a dangling tag."""
+    import json
+
+    from honed.atomic import atomic_write, commit_dir
 
     final = final.resolve()
-    if final.exists() and not (final / "oci-layout").is_file():
-        raise UserError(f"{final} exists and is not an OCI layout; refusing to replace it")
-    tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(layout, tmp, symlinks=True)  # same filesystem: the rename below is atomic
-    commit_dir(tmp, final, replace=True)
+    if not final.exists() or not any(final.iterdir()):
+        tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(layout, tmp, symlinks=True)  # same filesystem: the rename below is atomic
+        if final.exists():
+            final.rmdir()
+        commit_dir(tmp, final)
+        return final
+    if not (final / "oci-layout").is_file():
+        raise UserError(f"{final} exists and is not an OCI layout; refusing to write into it")
+    src_index = json.loads((layout / "index.json").read_text())
+    descs = [m for m in src_index.get("manifests", []) if (m.get("annotations") or {}).get(REF_NAME) == tag]
+    if not descs:
+        raise UserError(f"the hardened layout has no tag {tag!r}")
+    for blob in sorted((layout / "blobs").rglob("*")):
+        if blob.is_file():
+            dst = final / blob.relative_to(layout)
+            if not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                part = dst.with_name(f".{dst.name}.{os.getpid()}.part")
+                shutil.copyfile(blob, part)
+                os.replace(part, dst)
+    index = json.loads((final / "index.json").read_text())
+    others = [m for m in index.get("manifests", []) if (m.get("annotations") or {}).get(REF_NAME) != tag]
+    index["manifests"] = [*others, descs[0]]
+    atomic_write(final / "index.json", (json.dumps(index, separators=(",", ":")) + "\n").encode())
     return final
 
 

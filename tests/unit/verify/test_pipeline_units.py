@@ -43,3 +43,53 @@ def test_before_after_table() -> None:
     assert lines[0].split() == ["before", "after", "removed"]
     assert lines[1].split() == ["critical", "1", "0", "1"] and lines[-1].split() == ["size", "126.0", "MB", "26.0",
                                                                                        "MB", "100.0", "MB"]
+
+
+def _layout(tmp: Path, name: str, tag: str, content: str) -> Path:
+    import shutil
+    import subprocess
+
+    if not shutil.which("umoci"):
+        pytest.skip("umoci not installed")
+    lay = tmp / name
+    subprocess.run(["umoci", "init", "--layout", str(lay)], check=True)
+    subprocess.run(["umoci", "new", "--image", f"{lay}:{tag}"], check=True)
+    b = tmp / f"{name}-bundle"
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{lay}:{tag}", str(b)], check=True,
+                   capture_output=True)
+    (b / "rootfs" / "f.txt").write_text(content)
+    subprocess.run(["umoci", "repack", "--image", f"{lay}:{tag}", str(b)], check=True, capture_output=True)
+    return lay
+
+
+def _tags(lay: Path) -> dict[str, str]:
+    import json
+
+    idx = json.loads((lay / "index.json").read_text())
+    return {m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"] for m in idx["manifests"]}
+
+
+def test_promote_into_new_and_existing_layouts(tmp_path: Path) -> None:
+    import subprocess
+
+    from honed.pipeline import _promote_local
+
+    a = _layout(tmp_path, "a", "h", "one")
+    b = _layout(tmp_path, "b", "h", "two")
+    dest = tmp_path / "out"
+    _promote_local(a, dest, "h")
+    assert _tags(dest) == _tags(a)
+    # into an existing layout that holds another image (e.g. the input): its tags stay
+    src = _layout(tmp_path, "input", "latest", "input")
+    before = _tags(src)
+    _promote_local(b, src, "h")
+    assert _tags(src) == {**before, "h": _tags(b)["h"]}
+    _promote_local(a, src, "h")  # a rerun replaces the tag, nothing else
+    assert _tags(src) == {**before, "h": _tags(a)["h"]}
+    for tag in ("latest", "h"):
+        subprocess.run(["umoci", "stat", "--image", f"{src}:{tag}"], check=True, capture_output=True)
+    not_layout = tmp_path / "junk"
+    not_layout.mkdir()
+    (not_layout / "x").write_text("mine")
+    with pytest.raises(UserError):
+        _promote_local(a, not_layout, "h")
