@@ -65,7 +65,7 @@ def check(result: RunResult, options: ProfileOptions) -> None:
     """The run's verdict for profiling: it must have finished, and its tests passed (unless allowed)."""
     if result.error is not None:
         raise ProfileError(result.error)
-    failed = [d for d in result.failed_drivers() if d.kind != "app" or not options.allow_failing_tests]
+    failed = result.failed_drivers()
     if failed and not options.allow_failing_tests:
         d = failed[0]
         code = (
