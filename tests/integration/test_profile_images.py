@@ -180,6 +180,7 @@ def test_app_crashing_on_start(flask_image, run_dir: str) -> None:  # type: igno
 SERVER = """
 import http.server, json, sys
 DOC = {"openapi": "3.0.0", "paths": {"/a": {"get": {}}, "/b/{id}": {"get": {}}, "/c": {"post": {}}}}
+DOC["paths"].update({f"/items/{n}/{{id}}": {"get": {"summary": "x" * 40}} for n in range(100)})  # > 2 KB
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         known = {"/": b"root", "/a": b"from a", "/openapi.json": json.dumps(DOC).encode()}

@@ -93,12 +93,12 @@ _NO_PROXY = urllib.request.build_opener(
 )  # probes go to loopback, never a proxy
 
 
-def http_get(url: str, timeout: float) -> tuple[int | None, str]:
+def http_get(url: str, timeout: float, limit: int = TAIL) -> tuple[int | None, str]:
     try:
         with _NO_PROXY.open(url, timeout=timeout) as resp:
-            return resp.status, resp.read(TAIL).decode("utf-8", "replace")
+            return resp.status, resp.read(limit).decode("utf-8", "replace")
     except urllib.error.HTTPError as e:
-        return e.code, e.read(TAIL).decode("utf-8", "replace") if e.fp else ""
+        return e.code, e.read(limit).decode("utf-8", "replace") if e.fp else ""
     except (urllib.error.URLError, OSError) as e:
         return None, str(getattr(e, "reason", e))
 
@@ -376,15 +376,23 @@ class _Run:
         )
 
     def _openapi(self, port: int, spec_path: str) -> None:
-        status, body = http_get(f"http://127.0.0.1:{port}/{spec_path.lstrip('/')}", min(30.0, self.o.timeout))
-        try:
-            doc = json.loads(body) if status == 200 else None
-        except json.JSONDecodeError:
-            doc = None
+        url = f"http://127.0.0.1:{port}/{spec_path.lstrip('/')}"
+        status, body = http_get(url, min(30.0, self.o.timeout), limit=16 << 20)
+        doc: Any = None
+        if status == 200:
+            try:
+                doc = json.loads(body)
+            except json.JSONDecodeError:
+                import yaml  # OpenAPI documents are as often YAML
+
+                try:
+                    doc = yaml.safe_load(body)
+                except yaml.YAMLError:
+                    doc = None
         if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):
             self.drivers.append(
-                DriverResult(kind="http", command=f"GET OpenAPI {spec_path}", ok=False, exit_code=status,
-                             output_tail="not a JSON OpenAPI document")
+                DriverResult(kind="http", command=f"GET {url}", ok=False, exit_code=status,
+                             output_tail="not an OpenAPI document (JSON or YAML with 'paths')")
             )  # fmt: skip
             return
         for path, ops in sorted(doc["paths"].items()):
