@@ -11,6 +11,7 @@ names (`/usr/bin/bash`) onto one key, while a symlink that *is* a package file (
 
 from __future__ import annotations
 
+import bisect
 import posixpath
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,10 +41,11 @@ def parse_diversions(data: bytes) -> tuple[Diversion, ...]:
 class Canon:
     """Canonicalises image paths through the image's directory symlinks (cached per parent directory)."""
 
-    def __init__(self, rootfs: RootFS) -> None:
+    def __init__(self, rootfs: RootFS, entries: Mapping[str, FileInfo] | None = None) -> None:
         self.fs = rootfs
         self._parents: dict[str, str] = {"/": "/"}
         self._lstat: dict[str, FileInfo | None] = {}
+        self.entries = entries  # a walk of the whole image: lstat without touching the filesystem again
 
     def __call__(self, path: str) -> str:
         p = norm(path)
@@ -57,6 +59,8 @@ class Canon:
 
     def lstat(self, path: str) -> FileInfo | None:
         """lstat of a canonical path (cached)."""
+        if self.entries is not None:
+            return self.entries.get(path)
         if path not in self._lstat:
             self._lstat[path] = self.fs.lstat(path)
         return self._lstat[path]
@@ -95,7 +99,10 @@ class Ownership:
         diversions: Iterable[Diversion] | None = None,
     ) -> None:
         self.fs = rootfs
-        self.canon = Canon(rootfs)
+        # One walk of the image (sorted, symlinks not followed: every path in it is canonical).
+        self.entries: dict[str, FileInfo] = {i.path: i for i in rootfs.walk("/")}
+        self.canon = Canon(rootfs, self.entries)
+        self._sorted: list[str] | None = None
         self.packages: dict[str, Package] = {p.id: p for p in packages}
         if diversions is None:
             try:
@@ -149,11 +156,20 @@ class Ownership:
             # npm metadata lists none). Nested node_modules belong to the packages inside them.
             top = m.dist_dir if isinstance(m, PythonMeta) else m.package_dir
             yield top
-            nested = top.rstrip("/") + "/node_modules"
-            for info in self.fs.walk(top):
-                if isinstance(m, NpmMeta) and (info.path == nested or info.path.startswith(nested + "/")):
+            real = self.canon(top.rstrip("/"))
+            nested = real + "/node_modules"
+            for path in self._under(real):
+                if isinstance(m, NpmMeta) and (path == nested or path.startswith(nested + "/")):
                     continue
-                yield info.path
+                yield path
+
+    def _under(self, top: str) -> list[str]:
+        """Every image path below `top` (canonical), from the sorted walk."""
+        if self._sorted is None:
+            self._sorted = sorted(self.entries)
+        lo = bisect.bisect_left(self._sorted, top + "/")
+        hi = bisect.bisect_left(self._sorted, top + "0")  # "0" sorts right after "/"
+        return self._sorted[lo:hi]
 
     # -- queries ------------------------------------------------------------------------------------
     def owners(self, path: str, *, canonical: bool = False) -> tuple[str, ...]:

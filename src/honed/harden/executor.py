@@ -15,6 +15,7 @@ Pure over the read-only RootFS. Rules (each one a trap from DESIGN §5b):
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import posixpath
@@ -42,6 +43,11 @@ INFO_EXTS = frozenset(
 STATUS_FILES = (STATUS, "/var/lib/dpkg/status-old", "/var/lib/dpkg/available")
 
 
+# Files a runtime looks for without opening them (no tracer sees it): kept in files mode.
+# Python finds its prefix by the landmark lib/python3.X/os.py, while `os` itself runs frozen.
+FILES_MODE_KEEP = re.compile(r".*/lib/python3\.\d+/os\.py")
+
+
 @dataclass(frozen=True, slots=True)
 class PackageFiles:
     files: tuple[str, ...]  # every dropped path credited to this package (files, links, dirs)
@@ -57,16 +63,18 @@ class RemovalPlan:
     dropped_bytes: int = 0
 
 
-def _info_files(fs: RootFS, info_names: list[str], name: str, arch: str) -> list[str]:
-    out = []
+def _info_index(info_names: Iterable[str]) -> dict[str, list[str]]:
+    """`NAME[:ARCH]` → its info files, by the known extensions (so python3.11.list is not python3's)."""
+    out: dict[str, list[str]] = {}
     for fn in info_names:
-        for prefix in (f"{name}:{arch}.", f"{name}."):
-            if arch == "" and prefix.startswith(":"):
-                continue
-            if fn.startswith(prefix) and fn[len(prefix):] in INFO_EXTS:
-                out.append(f"{INFO}/{fn}")
-                break
+        stem, dot, ext = fn.rpartition(".")
+        if dot and ext in INFO_EXTS:
+            out.setdefault(stem, []).append(f"{INFO}/{fn}")
     return out
+
+
+def _info_files(index: Mapping[str, list[str]], name: str, arch: str) -> list[str]:
+    return [*index.get(f"{name}:{arch}", ()), *index.get(name, ())] if arch else list(index.get(name, ()))
 
 
 def filter_stanzas(data: bytes, drop: set[tuple[str, str]]) -> tuple[bytes, int]:
@@ -105,11 +113,10 @@ def compute_removal(fs: RootFS, analysis: Analysis, *, mode: str | None = None) 
     mode = mode or analysis.policy.mode
 
     # One walk of the image: symlinks (for dangling links) and directory listings (for emptiness).
-    entries: dict[str, FileInfo] = {}
+    entries: Mapping[str, FileInfo] = own.entries
     children: dict[str, list[str]] = {}
-    for info in fs.walk("/"):
-        entries[info.path] = info
-        children.setdefault(posixpath.dirname(info.path), []).append(info.path)
+    for path in entries:
+        children.setdefault(posixpath.dirname(path), []).append(path)
 
     drop: dict[str, str] = {}  # path → package id it is credited to
 
@@ -139,7 +146,8 @@ def compute_removal(fs: RootFS, analysis: Analysis, *, mode: str | None = None) 
         meta_dirs = {canon(p.meta.dist_dir) for p in pkgs if isinstance(p.meta, PythonMeta)}
         for pid in sorted(trimmable):
             for c in own.package_files(pid):
-                if c in own.dirs or c in analysis.touched or c.startswith(METADATA_PREFIXES):
+                if c in own.dirs or c in analysis.touched or c.startswith(METADATA_PREFIXES) \
+                        or FILES_MODE_KEEP.fullmatch(c):
                     continue
                 if posixpath.dirname(c) in meta_dirs or c.endswith("/package.json"):
                     continue
@@ -153,13 +161,13 @@ def compute_removal(fs: RootFS, analysis: Analysis, *, mode: str | None = None) 
                     trimmed_ids.add(pid)
 
     # 3. what goes with a removed package although its list does not say so
-    info_names = [posixpath.basename(p) for p in children.get(INFO, ())]
+    info_index = _info_index(posixpath.basename(p) for p in children.get(INFO, ()))
     by_id = {p.id: p for p in pkgs}
     for pid in sorted(removed_ids):
         p = by_id[pid]
         m = p.meta
         if isinstance(m, DpkgMeta):
-            for f in _info_files(fs, info_names, p.name, m.arch):
+            for f in _info_files(info_index, p.name, m.arch):
                 take(f, pid)
             if m.status_path.startswith(STATUS_D + "/"):
                 take(m.status_path + ".md5sums", pid)
@@ -197,10 +205,11 @@ def compute_removal(fs: RootFS, analysis: Analysis, *, mode: str | None = None) 
 
     # 5. directories the removal left empty (never ones that were empty already, never a kept one)
     going_all = removed_ids | trimmed_ids
-    cands = sorted({posixpath.dirname(p) for p in drop}, key=lambda x: -x.count("/"))
+    heap = [(-p.count("/"), p) for p in {posixpath.dirname(p) for p in drop}]  # deepest first
+    heapq.heapify(heap)
     seen: set[str] = set()
-    while cands:
-        d = cands.pop(0)
+    while heap:
+        d = heapq.heappop(heap)[1]
         if d in seen or d == "/" or d not in entries or entries[d].kind != "dir":
             continue
         seen.add(d)
@@ -213,8 +222,7 @@ def compute_removal(fs: RootFS, analysis: Analysis, *, mode: str | None = None) 
         credit = next((o for o in owners if o in removed_ids), None) or drop[kids[0]]
         take(d, credit)
         parent = posixpath.dirname(d)
-        cands.append(parent)
-        cands.sort(key=lambda x: -x.count("/"))
+        heapq.heappush(heap, (-parent.count("/"), parent))
 
     # 6. package databases
     replace: dict[str, bytes] = {}
