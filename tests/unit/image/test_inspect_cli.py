@@ -128,3 +128,47 @@ def test_multi_platform_index_picks_linux_amd64(tmp_path: Path, monkeypatch: pyt
 
     with pytest.raises(ManifestError, match="no linux/riscv64 image.*linux/amd64"):
         open_image(f"oci:{lay}:multi", platform="linux/riscv64")
+
+
+def test_docker_save_legacy_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`docker save` (before 25): manifest.json names <id>/layer.tar; a later layer's file may be a symlink
+    to an identical earlier one; config is <hex>.json."""
+    import hashlib
+    import io
+    import tarfile
+
+    from tests.fixtures.synth import layer_tar
+
+    monkeypatch.setenv("HONED_CACHE", str(tmp_path / "cache"))
+    l1 = layer_tar([file("etc/os-release", "ID=alpine\nVERSION_ID=3.19.1\n"), file("bin/busybox", "bb")])
+    l2 = layer_tar([file("app/run", "go")])
+    ids = ["sha256:" + hashlib.sha256(x).hexdigest() for x in (l1, l2, l1)]
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/app/run"]},
+                      "rootfs": {"type": "layers", "diff_ids": ids}}).encode()
+    cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": cfg_name, "RepoTags": ["example/app:1"],
+                            "Layers": ["aaa/layer.tar", "bbb/layer.tar", "ccc/layer.tar"]}]).encode()
+    arch = tmp_path / "save.tar"
+    with tarfile.open(arch, "w") as tf:
+        def add(name: str, data: bytes) -> None:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+
+        add("aaa/layer.tar", l1)
+        add("bbb/layer.tar", l2)
+        link = tarfile.TarInfo("ccc/layer.tar")
+        link.type, link.linkname = tarfile.SYMTYPE, "../aaa/layer.tar"
+        tf.addfile(link)
+        add(cfg_name, cfg)
+        add("manifest.json", manifest)
+    for ref in (f"docker-archive:{arch}", f"docker-archive:{arch}:example/app:1"):
+        img = open_image(ref)
+        assert [lyr.diff_id for lyr in img.layers] == ids
+        assert img.read_files(("/etc/os-release",))["/etc/os-release"].startswith(b"ID=alpine")
+    fs = open_image(f"docker-archive:{arch}").rootfs()
+    assert fs.read_bytes("/app/run") == b"go" and fs.read_bytes("/bin/busybox") == b"bb"
+    from honed.errors import ManifestError
+
+    with pytest.raises(ManifestError, match="no image 'other:2'"):
+        open_image(f"docker-archive:{arch}:other:2")
