@@ -32,6 +32,7 @@ from honed.catalog.elf import MAGIC as ELF_MAGIC
 from honed.catalog.elf import is_candidate
 from honed.catalog.fsindex import DIR, FILE, LINK, OTHER, FileIndex
 from honed.errors import CorruptLayerError, PathEscapeError
+from honed.image.extract import max_unpacked
 from honed.image.rootfs import FileInfo, norm
 
 WH = ".wh."
@@ -137,6 +138,14 @@ class _Builder:
         self.layer_of: dict[str, str] = {}
         self.saved: set[str] = set()
         self.memory: dict[str, bytes] = {}
+        self.kept = 0  # bytes kept (memory + disk): capped like extraction (HONED_MAX_UNPACKED)
+        self.limit = max_unpacked()
+        self.layer_name = ""
+
+    def _keep(self, n: int) -> None:
+        self.kept += n
+        if self.kept > self.limit:
+            raise CorruptLayerError(self.layer_name, f"keeps more than {self.limit} bytes (HONED_MAX_UNPACKED)")
 
     def _add(self, path: str, entry: tuple[str, int, int], layer: str) -> None:
         self.entries[path] = entry
@@ -180,6 +189,7 @@ class _Builder:
             self._add(p, (DIR, 0o755, 0), diff_id)
 
     def save(self, path: str, src: IO[bytes], size: int, head: bytes = b"") -> None:
+        self._keep(size)
         host = self.content + path
         os.makedirs(posixpath.dirname(host), exist_ok=True)
         with open(host, "wb") as out:
@@ -194,6 +204,7 @@ class _Builder:
         self.saved.add(path)
 
     def layer(self, tf: tarfile.TarFile, layer_name: str, diff_id: str) -> None:
+        self.layer_name = layer_name
         this_layer: set[str] = set()
         for m in tf:
             parts = [p for p in m.name.split("/") if p and p != "."]
@@ -249,6 +260,7 @@ class _Builder:
         elif wanted_metadata(path, base):
             src = tf.extractfile(m)
             if src is not None:
+                self._keep(min(m.size, MAX_META_BYTES + 1))
                 self.memory[path] = src.read(min(m.size, MAX_META_BYTES + 1))
         elif base.lower().endswith(_ARCHIVES):
             src = tf.extractfile(m)

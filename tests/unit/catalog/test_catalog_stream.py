@@ -72,3 +72,10 @@ def test_stream_refuses_escaping_names(tmp_path: Path) -> None:
     with pytest.raises(ImageError):
         catalog_image(f"oci:{layout2}:latest", mode="stream", cache_dir=tmp_path / "cache")
     assert not os.path.exists("/tmp/passwd") or Path("/tmp/passwd").read_text() != "x"
+
+
+def test_stream_caps_what_it_keeps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HONED_MAX_UNPACKED", "1000")
+    layout = write_oci(tmp_path / "img", [[file("usr/bin/big", b"\x7fELF" + b"\0" * 5000, mode=0o755)]])
+    with pytest.raises(ImageError, match="HONED_MAX_UNPACKED"):
+        catalog_image(f"oci:{layout}:latest", mode="stream", cache_dir=tmp_path / "cache")
