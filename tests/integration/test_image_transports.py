@@ -183,3 +183,29 @@ def test_containers_storage_pulled_once_into_cache(tmp_path: Path, cache: Path) 
         assert len(list((cache / "pulled").iterdir())) == 1
     finally:
         _podman("rmi", "-f", name, check=False)
+
+
+def test_registry_docker_schema2_image(registry, tmp_path: Path, cache: Path) -> None:  # type: ignore[no-untyped-def]
+    """A Docker schema-2 manifest (what most registries serve) is read as served, digest included."""
+    from tests.fixtures.synth import file, symlink, write_oci
+
+    layout = write_oci(tmp_path / "img", [[file("usr/lib/os-release", "ID=debian\nVERSION_ID=12\n"),
+                                           symlink("etc/os-release", "../usr/lib/os-release")],
+                                          [file("app/a", "1")]])
+    ref = registry.ref("honed-image-test/v2s2", "v1")
+    _skopeo("copy", "-q", "--format", "v2s2", "--dest-tls-verify=false", f"oci:{layout}:latest", ref)
+    h = _honed_inspect(ref, tmp_path)
+    _assert_same(h, ref, "--tls-verify=false")
+    assert h["manifest_media_type"] == "application/vnd.docker.distribution.manifest.v2+json"
+    assert h["os"]["version_id"] == "12"
+    img = open_image(ref)
+    assert img.rootfs().read_bytes("/app/a") == b"1"
+    # written to an OCI layout unchanged: an OCI manifest (skopeo/podman read no other kind there) over the
+    # same config and layer blobs, the same digest every time
+    out = write_image(img, f"oci:{tmp_path / 'back'}:v1")
+    assert write_image(img, f"oci:{tmp_path / 'back2'}:v1").digest == out.digest
+    s = json.loads(_skopeo("inspect", f"oci:{tmp_path / 'back'}:v1"))
+    assert s["Digest"] == out.digest and s["Layers"] == [lyr["digest"] for lyr in h["layers"]]
+    back = open_image(f"oci:{tmp_path / 'back'}:v1")
+    assert back.config_digest == h["config_digest"]
+    assert back.manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"

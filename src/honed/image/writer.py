@@ -34,8 +34,6 @@ from honed.errors import DestinationExistsError, ImageError, InvalidReferenceErr
 from honed.image import reference as _reference
 from honed.image.extract import OPAQUE, WH, clean_name
 from honed.image.image import (
-    DOCKER_CONFIG,
-    DOCKER_MANIFEST,
     OCI_CONFIG,
     OCI_INDEX,
     OCI_MANIFEST,
@@ -384,9 +382,16 @@ def _build(
     new_top: bool,
 ) -> tuple[bytes, bytes]:
     """(config bytes, manifest bytes)."""
-    # docker-archive bases are always rebuilt: skopeo's synthetic manifest labels uncompressed blobs gzip
-    if not plan.changed and not labels and not annotations and not history and base._verify_layer_blobs:
+    unchanged = not plan.changed and not labels and not annotations and not history
+    # An OCI base written back unchanged keeps its bytes. Docker schema-2 bases get an OCI manifest (skopeo and
+    # podman ignore other manifest types in an OCI layout; docker-archive's synthetic manifest even labels
+    # plain tars gzip), their config bytes kept.
+    oci_base = base.manifest.get("mediaType", OCI_MANIFEST) == OCI_MANIFEST and base._verify_layer_blobs
+    if unchanged and oci_base:
         return base.config_bytes, base.manifest_bytes
+    if unchanged:
+        cfg_bytes = base.config_bytes
+        return cfg_bytes, _dumps(_manifest(cfg_bytes, plan, dict(base.manifest.get("annotations") or {})))
     cfg = copy.deepcopy(base.config)
     cfg["rootfs"] = {"type": "layers", "diff_ids": [b.diff_id for b in plan.layers]}
     inner = cfg.setdefault("config", {})
@@ -417,19 +422,21 @@ def _build(
             if h.get("comment") == "honed":
                 h.setdefault("created", created)  # no wall clock: the same input gives the same digest
     cfg_bytes = _dumps(cfg)
+    ann = dict(base.manifest.get("annotations") or {})
+    ann.update(annotations)
+    return cfg_bytes, _dumps(_manifest(cfg_bytes, plan, ann))
+
+
+def _manifest(cfg_bytes: bytes, plan: _Plan, annotations: Mapping[str, str]) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "config": {"mediaType": OCI_CONFIG, "digest": _sha(cfg_bytes), "size": len(cfg_bytes)},
         "layers": [{"mediaType": b.media_type, "digest": b.digest, "size": b.size} for b in plan.layers],
     }
-    ann = dict(base.manifest.get("annotations") or {})
-    ann.update(annotations)
-    if ann:
-        manifest["annotations"] = dict(sorted(ann.items()))
-    if base.manifest.get("mediaType") == DOCKER_MANIFEST and base.config_descriptor.get("mediaType") == DOCKER_CONFIG:
-        pass  # converted to OCI: an OCI layout and every runtime read it
-    return cfg_bytes, _dumps(manifest)
+    if annotations:
+        manifest["annotations"] = dict(sorted(annotations.items()))
+    return manifest
 
 
 # ---------------------------------------------------------------------------------------- destinations
