@@ -214,3 +214,16 @@ def test_read_files_follows_symlink_and_whiteouts(tmp_path: Path) -> None:
     )
     got = img.read_files(("/etc/os-release", "/etc/gone", "/etc/motd", "/nope"))
     assert got == {"/etc/os-release": b"ID=debian\n", "/etc/motd": b"hi"}
+
+
+def test_symlink_to_host_path_never_reads_the_host(tmp_path: Path) -> None:
+    secret = tmp_path / "host-secret"
+    secret.write_text("host only")
+    img = _open(tmp_path, [[symlink("leak", str(secret)), symlink("dirleak", str(tmp_path))]])
+    fs = img.rootfs()
+    assert fs.readlink("/leak") == str(secret)  # kept verbatim
+    assert not fs.exists("/leak") and not fs.exists("/dirleak/host-secret")
+    with pytest.raises(FileNotFoundError):
+        fs.read_bytes("/leak")
+    assert fs.listdir("/dirleak") == []
+    assert fs.resolve("/dirleak/host-secret") == str(tmp_path) + "/host-secret"  # an image path, under its root
