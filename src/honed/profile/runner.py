@@ -160,6 +160,8 @@ class _Run:
         self.drivers: list[DriverResult] = []
         self.straces: list[tuple[subprocess.Popen[bytes], Path, str, int]] = []
         self.sb: Sandbox | None = None
+        self.app: Proc | None = None
+        self.entered_straces: list[tuple[Path, str]] = []
         self.fan: FanotifyTracer | None = None
         self.n = 0
 
@@ -178,6 +180,21 @@ class _Run:
                 self.straces.append((p, out, cwd, pid))
 
         return ready
+
+    def _enter(self, app: Proc, spec: RunSpec) -> tuple[Proc, Path]:
+        """An in-image test inside the running app's sandbox (its pid namespace, its /tmp)."""
+        assert self.sb is not None
+        self.n += 1
+        out = self.sb.log_path(f"{self.n}-test.log")
+        trace_out = None
+        if self.trace in ("strace", "both"):
+            trace_out = self.sb.log_path(f"strace-{len(self.straces)}.txt")
+        with open(out, "wb") as f:
+            proc = self.sb.enter(app, spec, name="test", stdout=f, stderr=f, strace_out=trace_out)
+        if trace_out is not None:
+            # strace is nsenter's parent here: it ends with the test; its first exec is nsenter itself
+            self.entered_straces.append((trace_out, spec.cwd))
+        return proc, out
 
     def _launch(self, spec: RunSpec, name: str) -> tuple[Proc, Path]:
         assert self.sb is not None
@@ -209,6 +226,7 @@ class _Run:
                     self._ports_free()
                     self.progress(f"starting {shlex.join(self.spec.argv)}")
                     app, app_log = self._launch(self.spec, "app")
+                    self.app = app
                     error = self._wait_ready(app, app_log)
                 if error is None:
                     self._drive(app)
@@ -234,6 +252,9 @@ class _Run:
             for _p, out, cwd, pid in self.straces:
                 with open(out, errors="replace") as f:
                     ev.add_strace(strace_mod.parse(f, initial_cwd=cwd, init_pid=pid))
+            for out, cwd in self.entered_straces:
+                with open(out, errors="replace") as f:
+                    ev.add_strace(strace_mod.parse(f, initial_cwd=cwd, skip_execs=1))
         return RunResult(
             tracer=self.trace,
             seconds=seconds,
@@ -342,7 +363,17 @@ class _Run:
             raise UserError("empty --test command")
         self.progress(f"test: {cmd}")
         t = time.monotonic()
-        proc, out = self._launch(replace(self.spec, argv=argv), "test")
+        spec = replace(self.spec, argv=argv)
+        app = self.app
+        if (
+            self.o.backend == "bwrap"
+            and app is not None
+            and app.returncode is None
+            and not (spec.uid or spec.gid)  # a user-namespaced sandbox is entered by a fresh one instead
+        ):
+            proc, out = self._enter(app, spec)
+        else:
+            proc, out = self._launch(spec, "test")
         rc = proc.wait(self.o.timeout)
         tail = ""
         if rc is None:

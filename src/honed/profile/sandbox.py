@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from honed.errors import EnvironmentMissingError, ToolError, UserError
+from honed.profile.strace import STRACE_ARGS
 
 log = logging.getLogger(__name__)
 
@@ -348,6 +349,18 @@ class Proc:
             time.sleep(0.01)
 
 
+class EnteredProc(Proc):
+    """A process started inside a running sandbox's namespaces (nsenter): killing it must not kill that
+    sandbox, so it kills its own process tree instead of the namespace's init."""
+
+    def kill(self) -> None:
+        self.killed = self.killed or self.popen.poll() is None
+        for pid in reversed(_descendants(self.popen.pid)):
+            _kill(pid, signal.SIGKILL)
+        _kill(self.popen.pid, signal.SIGKILL)
+        self.wait(10)
+
+
 class Sandbox:
     """A fresh overlay over `lower` and the processes started on it. Use as a context manager."""
 
@@ -406,6 +419,46 @@ class Sandbox:
         if self.backend == "runc":
             return self._launch_runc(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
         return self._launch_podman(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
+
+    def enter(
+        self,
+        target: Proc,
+        spec: RunSpec,
+        *,
+        name: str,
+        stdout: IO[bytes] | int,
+        stderr: IO[bytes] | int,
+        strace_out: Path | None = None,
+    ) -> Proc:
+        """Run `spec` inside the namespaces of the running bwrap sandbox `target` (its pid, mount — so its
+        /tmp —, ipc and uts namespaces, its root and its working dir, which is the image's): an in-image test
+        beside the app. (`nsenter --wd=DIR` would resolve DIR on the host, hence plain `-w`.)"""
+        argv = [
+            "nsenter",
+            "-t",
+            str(target.init_pid),
+            "-m",
+            "-u",
+            "-i",
+            "-p",
+            "-r",
+            "-w",
+            "--",
+            *spec.argv,
+        ]
+        if strace_out is not None:
+            argv = ["strace", *STRACE_ARGS, "-o", str(strace_out), *argv]
+        popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            env=dict(spec.env),
+            start_new_session=True,
+        )
+        proc = EnteredProc(popen, popen.pid, name)
+        self.procs.append(proc)
+        return proc
 
     def _launch_bwrap(
         self, spec: RunSpec, *, name: str, stdout: Any, stderr: Any, on_ready: Callable[[int], None] | None

@@ -71,13 +71,16 @@ def _unescape(s: str) -> str:
         return s
 
 
-def parse(lines: Iterable[str], *, initial_cwd: str = "/", init_pid: int | None = None) -> Iterator[Access]:
+def parse(
+    lines: Iterable[str], *, initial_cwd: str = "/", init_pid: int | None = None, skip_execs: int = 0
+) -> Iterator[Access]:
     """File accesses from `strace -f -y` output of a sandbox whose init (bwrap's pid 1) is `init_pid`.
 
     Only what happens after the app's first successful exec counts, and never the init's own calls: the
     runtime's set-up (closing fds, the $PATH search for the command) is not the app's evidence. clone's
     return value is a pid of the sandbox's namespace while strace names host pids, so children are
-    recognised by not being the init rather than by their parent.
+    recognised by not being the init rather than by their parent. `skip_execs` ignores that many successful
+    execs first (strace started on a host-side launcher such as nsenter: its own loading is not evidence).
     """
     pending: dict[int, str] = {}
     cwd: dict[int, str] = {}
@@ -114,6 +117,9 @@ def parse(lines: Iterable[str], *, initial_cwd: str = "/", init_pid: int | None 
         ok = ret != "?" and not ret.startswith("-")
         if not started:
             if not (kind == "exec" and ok):
+                continue
+            if skip_execs > 0:
+                skip_execs -= 1
                 continue
             started = True
         base = None

@@ -218,3 +218,19 @@ def test_missing_sandbox_tool_says_what_to_install(
         with pytest.raises(EnvironmentMissingError) as e:
             run_drivers(tiny_rootfs, ProfileOptions(tests=("true",), backend=backend))
         assert f"apt-get install {package}" in e.value.render() and e.value.exit_code == 4
+
+
+@pytest.mark.parametrize("trace", ["fanotify", "strace"])
+def test_in_image_tests_run_beside_the_app(tiny_rootfs: Path, trace: str) -> None:
+    # the test sees what the app wrote to its private /tmp: same mount namespace, same working dir
+    app = ("/bin/sh", "-c", f"echo ready > /tmp/flag; exec sleep {SLEEP[0]}")
+    cfg = {"config": {"WorkingDir": "/app"}}
+    check_cmd = "/bin/sh -c 'cat /tmp/flag; pwd; cat /etc/nope || cat /etc/hello.txt'"
+    r = run_drivers(tiny_rootfs, ProfileOptions(command=app, tests=(check_cmd,)), trace=trace, config=cfg)
+    test = r.drivers[0]
+    assert (test.kind, test.ok) == ("test", True)
+    assert test.output_tail.startswith("ready\n/app\n") and test.output_tail.endswith("hello\n")
+    assert Access.OPEN in r.paths["/etc/hello.txt"] and Access.EXEC in r.paths["/usr/bin/cat"]
+    if trace == "strace":
+        assert Access.MISSING in r.paths["/etc/nope"]
+    _no_leftovers(SLEEP[0])
