@@ -97,13 +97,19 @@ def parse_archive(data_or_file, display: str, depth: int = 0):  # type: ignore[n
         if main_pom is not None:
             group, artifact, version = main_pom.get("groupId", ""), main_pom["artifactId"], main_pom.get("version", "")
         else:
-            group = manifest.get("Implementation-Vendor-Id", "")
+            symbolic = manifest.get("Bundle-SymbolicName", "").split(";")[0].strip()
+            group = manifest.get("Implementation-Vendor-Id", "") or (
+                symbolic if "." in symbolic and symbolic != file_name else ""
+            )
             artifact = file_name
+            # the file name's version is the most reliable (manifests say "5.13.0 (b0)" or
+            # "3.18.300.v20230220-1352"); the manifest's fills in when the name has none (as syft does)
             version = (
-                manifest.get("Implementation-Version")
-                or manifest.get("Specification-Version")
+                file_version
+                or manifest.get("Implementation-Version")
                 or manifest.get("Bundle-Version")
-                or file_version
+                or manifest.get("Specification-Version")
+                or ""
             )
         yield ("pkg", display, _pkg(artifact, version, group, display))
         for p in poms:
