@@ -110,6 +110,8 @@ def clues_from_paths(paths: Mapping[str, Iterable[str]], source: str = "tracer")
 # ------------------------------------------------------------------------------------------ removed index
 
 _MERGED = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Directories on Python's sys.path: the stdlib dir, lib-dynload, site-/dist-packages (system, venv, user).
+_PY_ROOT = re.compile(r"/(?:python\d(?:\.\d+)?|lib-dynload|site-packages|dist-packages)$")
 _BIN_DIRS = frozenset({"/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/games"})
 
 
@@ -192,7 +194,11 @@ class RemovedIndex:
             for k in range(1, len(parts) + 1):
                 rel = "/".join(parts[:k])
                 leaf = parts[k - 1]
-                for p, owners in self._module_files(rel, leaf):
+                found = list(self._module_files(rel, leaf))
+                # An import resolves `a.b` from a sys.path root, not from inside another package (pip's vendored
+                # `pip/_vendor/…/json.py` is not the stdlib's `json`): prefer hits right under a root.
+                rooted = [(p, o) for p, o in found if _PY_ROOT.search(p[: p.rindex("/" + rel)])]
+                for p, owners in rooted or found:
                     hits.update((n, p) for n in owners)
                 if hits:
                     break

@@ -147,3 +147,9 @@ def test_app_crash_seen_twice_is_one_reason(index: RemovedIndex) -> None:
                extra_output=f"the app crashed (exit 1) before opening port 8000; last output: {tail}")
     assert d.failed == ("python3 /app/app.py",) and d.restore == ("libssl3",)
     assert d.reasons[0][1].count("libssl.so.3 (") == 1 and len(d.evidence) == 1
+
+
+def test_module_prefers_sys_path_roots(index: RemovedIndex) -> None:
+    # python3-pip vendors modules named like the stdlib's (pip/_vendor/…/json.py): "No module named 'json'"
+    # means the stdlib's json, found right under a sys.path root.
+    assert {a.package for a in index.attribute(Clue("module", "json"))} == {"libpython3.11-stdlib"}
