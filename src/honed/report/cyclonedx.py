@@ -119,6 +119,31 @@ def component(p: Package) -> dict[str, Any]:
     return c
 
 
+def dpkg_dependencies(cat: Catalog) -> list[dict[str, Any]]:
+    """Depends/Pre-Depends between installed Debian packages (the first installed alternative of each
+    clause; virtual packages and absent ones are left out)."""
+    by_name: dict[str, str] = {}
+    for p in cat.packages:
+        if isinstance(p.meta, DpkgMeta):
+            by_name.setdefault(p.name, p.id)
+    out = []
+    for p in cat.packages:
+        if not isinstance(p.meta, DpkgMeta):
+            continue
+        deps: set[str] = set()
+        for clause in p.meta.depends:
+            for alt in clause.split("|"):
+                words = alt.split()
+                name = words[0].split(":")[0] if words else ""
+                if name in by_name:
+                    if by_name[name] != p.id:
+                        deps.add(by_name[name])
+                    break
+        if deps:
+            out.append({"ref": p.id, "dependsOn": sorted(deps)})
+    return out
+
+
 def to_dict(cat: Catalog, *, created: str | None = None) -> dict[str, Any]:
     subject: dict[str, Any] = {"type": "container", "bom-ref": "honed:subject", "name": subject_name(cat)}
     if cat.image and cat.image.digest:
@@ -153,7 +178,10 @@ def to_dict(cat: Catalog, *, created: str | None = None) -> dict[str, Any]:
         "version": 1,
         "metadata": metadata,
         "components": components,
-        "dependencies": [{"ref": "honed:subject", "dependsOn": [c["bom-ref"] for c in components]}],
+        "dependencies": [
+            {"ref": "honed:subject", "dependsOn": [c["bom-ref"] for c in components]},
+            *dpkg_dependencies(cat),
+        ],
     }
 
 

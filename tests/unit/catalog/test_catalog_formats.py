@@ -60,6 +60,9 @@ def test_cyclonedx_and_spdx_are_schema_valid(mixed_root: Path, schemas: Path) ->
     assert {p.purl for p in cat.packages} <= purls
     assert cdx["metadata"]["tools"]["components"][0]["version"] == __version__
     assert cdx["metadata"]["timestamp"] == CREATED
+    deps = {d["ref"]: d["dependsOn"] for d in cdx["dependencies"]}
+    ids = {p.name: p.id for p in cat.packages}
+    assert deps[ids["bash"]] == sorted([ids["base-files"], ids["libc6"]])  # debianutils, libtinfo6 absent
     assert sp["creationInfo"]["creators"] == [f"Tool: honed-{__version__}"]
     # LicenseRef- ids used in SPDX are declared
     declared = {x["licenseId"] for x in sp.get("hasExtractedLicensingInfos", [])}
