@@ -125,7 +125,9 @@ def test_written_image_runs_under_podman_and_skopeo_reads_it(minimal_image, regi
         assert again.digest == ref.digest
         # docker-archive: loadable by podman
         darch = work / "hard.docker.tar"
-        write_image(out, f"docker-archive:{darch}:honed-image-test/hard:v1")
+        dref = write_image(out, f"docker-archive:{darch}:honed-image-test/hard:v1")
+        assert open_image(dref).manifest_digest == dref.digest == json.loads(
+            _skopeo("inspect", f"docker-archive:{darch}"))["Digest"]
         loaded = _podman("load", "-q", "-i", str(darch)).stdout.strip()
         assert loaded.endswith("honed-image-test/hard:v1"), loaded
         r = _podman("run", "--rm", "--entrypoint", "/bin/cat", loaded.split()[-1], "/etc/motd")
@@ -133,6 +135,7 @@ def test_written_image_runs_under_podman_and_skopeo_reads_it(minimal_image, regi
         # registry: pushed as written, digest preserved
         pushed = write_image(out, registry.ref("honed-image-test/hard", "v1"))
         assert pushed.digest == ref.digest
+        assert open_image(pushed).manifest_digest == ref.digest
         s = json.loads(_skopeo("inspect", "--tls-verify=false", registry.ref("honed-image-test/hard", "v1")))
         assert s["Digest"] == ref.digest
     finally:

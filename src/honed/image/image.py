@@ -218,8 +218,17 @@ def open_image(
     tls_verify: bool | None = None,
     platform: str = DEFAULT_PLATFORM,
 ) -> Image:
-    """Open and verify an image's index, manifest and config. Layers are verified when read."""
+    """Open and verify an image's index, manifest and config. Layers are verified when read.
+
+    A reference that carries a digest (e.g. the ImageRef `write_image` returned) must open to that image."""
     r = _reference.parse(ref)
+    img = _open(r, cache_dir, tls_verify, platform)
+    if r.digest and r.digest not in (img.manifest_digest, img.index_digest, img.source_digest):
+        raise ManifestError(f"{r} is {img.manifest_digest} now, not the expected {r.digest}")
+    return img
+
+
+def _open(r: ImageRef, cache_dir: Path | None, tls_verify: bool | None, platform: str) -> Image:
     if r.transport == "oci":
         root = Path(r.reference)
         if not (root / "oci-layout").is_file() or not (root / "index.json").is_file():
@@ -299,7 +308,7 @@ def _from_index(
             tags = sorted({str((d.get("annotations") or {}).get(REF_NAME)) for d in descs if d.get("annotations")})
             raise ManifestError(f"no image tagged {tag!r} in {where} (tags: {', '.join(tags) or 'none'})")
     else:
-        cands = descs
+        cands = [d for d in descs if d["digest"] == r.digest] or descs
     if len(cands) == 1:
         chosen = cands[0]
     elif all(d.get("platform") for d in cands):
@@ -428,10 +437,10 @@ def transport_string(r: ImageRef) -> str:
         s = f"docker://{name}"
     else:
         s = f"{r.transport}:{name}"
+    if r.digest and r.transport == "docker":
+        return s + f"@{r.digest}"  # pull exactly that (skopeo takes a tag or a digest, not both)
     if r.tag:
         s += f":{r.tag}"
-    if r.digest and r.transport in ("docker", "docker-daemon", "containers-storage"):
-        s += f"@{r.digest}"
     return s
 
 

@@ -575,7 +575,12 @@ def write_image(
                 name = f":{d.tag}" if d.tag else ""
                 run_skopeo(["copy", "--quiet", f"oci:{tmp_layout}:{tag}", f"docker-archive:{out}{name}"],
                            f"writing {dest}")
+                # a docker-archive has no manifest of its own: report the one skopeo (and honed) derive for it
+                from honed.image.image import _docker_archive
+
+                digest = _docker_archive(ImageRef("docker-archive", str(out)), None).manifest_digest
                 os.replace(out, Path(d.reference))
+                return ImageRef(d.transport, d.reference, d.tag, digest)
             else:  # docker://, containers-storage:
                 verify = tls_verify if tls_verify is not None else not (d.transport == "docker" and insecure_host(d))
                 args = ["copy", "--quiet", "--digestfile", str(work / "digest")]
@@ -583,6 +588,8 @@ def write_image(
                     args.append(f"--dest-tls-verify={'true' if verify else 'false'}")
                 target = transport_string(ImageRef(d.transport, d.reference, tag))
                 run_skopeo([*args, f"oci:{tmp_layout}:{tag}", target], f"writing {target}")
+                digest = (work / "digest").read_text().strip() or manifest.digest
+                return ImageRef(d.transport, d.reference, tag, digest)
         return ImageRef(d.transport, d.reference, d.tag if d.transport != "oci" else tag, manifest.digest)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -160,3 +160,21 @@ def test_input_not_modified(tmp_path: Path) -> None:
     before = snapshot(tmp_path / "base")
     write_image(base, f"oci:{tmp_path / 'o'}:t", drop_paths=["/usr"], replace_files={"/etc/keep": b"z"})
     assert snapshot(tmp_path / "base") == before
+
+
+def test_returned_ref_opens_to_the_written_image_and_pins_it(tmp_path: Path) -> None:
+    import dataclasses
+
+    from honed.errors import ManifestError
+
+    base = _base(tmp_path)
+    dest = tmp_path / "out"
+    one = write_image(base, f"oci:{dest}:t", labels={"v": "1"})
+    other = write_image(base, f"oci:{dest}:u", labels={"v": "2"})
+    assert open_image(one).manifest_digest == one.digest
+    # without a tag, the digest picks the image out of a layout with several
+    untagged = dataclasses.replace(other, tag=None)
+    assert open_image(untagged).image_config["Labels"]["v"] == "2"
+    write_image(base, f"oci:{dest}:t", labels={"v": "3"})  # the tag moves
+    with pytest.raises(ManifestError, match="not the expected"):
+        open_image(one)
