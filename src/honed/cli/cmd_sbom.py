@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         cat = catalog_image(args.image, select=args.catalogers, cache_dir=Path(args.cache_dir) if args.cache_dir else None)
     for fmt, dest in outputs:
-        write_output(render(cat, fmt, created=created), dest)
+        # undecodable file names (surrogate-escaped) become \udcXX escapes: still valid JSON, no crash
+        write_output(render(cat, fmt, created=created).encode("utf-8", "backslashreplace"), dest)
     for pr in cat.problems[:20]:
         print(f"honed: warning: {pr.path}: {pr.message}", file=sys.stderr)
     if len(cat.problems) > 20:

@@ -54,7 +54,7 @@ def content_id(cat: Catalog) -> str:
     h = hashlib.sha256()
     h.update((cat.image.digest if cat.image else "").encode())
     for p in cat.packages:
-        h.update(p.id.encode() + b"\0")
+        h.update(p.id.encode("utf-8", "surrogateescape") + b"\0")
     return h.hexdigest()
 
 

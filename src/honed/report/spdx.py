@@ -23,7 +23,7 @@ _REF = re.compile(r"LicenseRef-[A-Za-z0-9.\-]+")
 
 
 def spdx_id(package_id: str) -> str:
-    return "SPDXRef-Package-" + hashlib.sha256(package_id.encode()).hexdigest()[:20]
+    return "SPDXRef-Package-" + hashlib.sha256(package_id.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
 def declared(p: Package) -> str:

@@ -71,3 +71,33 @@ def test_shared_files_have_every_owner() -> None:
     assert idx.owners("/usr/bin/a") == (a.id,)
     assert "/usr/bin/a" in idx and "/nowhere" not in idx
     assert idx.files_of(a.id) == ("/usr/share/x", "/usr/bin/a")
+
+
+def test_symlink_loops_and_undecodable_names(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from honed.catalog import catalog
+    from honed.cli.main import main
+    from honed.image.rootfs import DirRootFS
+
+    root = tmp_path / "r"
+    (root / "var/lib/dpkg/info").mkdir(parents=True)
+    os.symlink("b", root / "a")
+    os.symlink("a", root / "b")
+    os.symlink("/loop", root / "loop")
+    (root / "var/lib/dpkg/status").write_text("Package: p\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n")
+    (root / "var/lib/dpkg/info/p.list").write_text("/a\n/a/x\n/loop/y\n")
+    odd = os.fsencode(str(root)) + b"/app/node_modules/\xff\xfe"
+    os.makedirs(odd)
+    with open(odd + b"/package.json", "wb") as f:
+        f.write(b'{"name": "odd", "version": "1.0.0"}')
+    cat = catalog(DirRootFS(root))
+    assert {p.name for p in cat.packages} == {"p", "odd"}
+    cat.ownership.owners("/a/x")  # answers (loops end after 40 hops), does not hang
+    cat.ownership.owners("/loop/y")
+    for fmt in ("json", "cyclonedx-json", "spdx-json", "table"):
+        assert main(["sbom", f"dir:{root}", "-o", f"{fmt}={tmp_path / fmt}"]) == 0
+    from honed.catalog import native
+
+    back = native.load(tmp_path / "json")  # the \udcXX escapes read back to the same names
+    assert [p.id for p in back.packages] == [p.id for p in cat.packages]
