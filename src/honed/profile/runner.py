@@ -28,7 +28,15 @@ from honed.profile import strace as strace_mod
 from honed.profile.evidence import Evidence
 from honed.profile.fanotify import FanotifyTracer, FanotifyUnavailable, in_other_pidns
 from honed.profile.options import HttpProbe, ProfileOptions
-from honed.profile.sandbox import Proc, RunSpec, Sandbox, exposed_ports, image_process, require_tools
+from honed.profile.sandbox import (
+    Proc,
+    RunSpec,
+    Sandbox,
+    descendants,
+    exposed_ports,
+    image_process,
+    require_tools,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +83,42 @@ def _port_open(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _listen_inodes(port: int) -> set[str]:
+    """Socket inodes listening on TCP `port` (v4 and v6) in our network namespace, which the sandbox shares."""
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                out.add(cols[9])
+    return out
+
+
+def listens_in(port: int, root_pid: int) -> bool:
+    """Does a process of the sandbox rooted at `root_pid` hold the listening socket of `port`?"""
+    inodes = _listen_inodes(port)
+    if not inodes:
+        return False
+    for pid in (root_pid, *descendants(root_pid)):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    return False
 
 
 def _resolve_target(target: Any, config: Mapping[str, Any] | None) -> tuple[Path, Mapping[str, Any]]:
@@ -293,7 +337,9 @@ class _Run:
             self.progress(f"waiting for port {', '.join(map(str, pending))}")
         settle = time.monotonic() + (0.5 if not pending else 0)
         while True:
-            pending = [p for p in pending if not _port_open(p)]
+            # the port must answer *and* be our app's listener: another process on the same port would
+            # otherwise be probed in its place (the app then fails with "address in use", reported below)
+            pending = [p for p in pending if not (_port_open(p) and listens_in(p, app.init_pid))]
             rc = app.returncode
             if not pending and time.monotonic() >= settle:
                 if rc not in (None, 0):

@@ -249,7 +249,7 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     out, stack = [], [pid]
     while stack:
         for c in _children(stack.pop()):
@@ -355,7 +355,7 @@ class EnteredProc(Proc):
 
     def kill(self) -> None:
         self.killed = self.killed or self.popen.poll() is None
-        for pid in reversed(_descendants(self.popen.pid)):
+        for pid in reversed(descendants(self.popen.pid)):
             _kill(pid, signal.SIGKILL)
         _kill(self.popen.pid, signal.SIGKILL)
         self.wait(10)

@@ -234,3 +234,22 @@ def test_in_image_tests_run_beside_the_app(tiny_rootfs: Path, trace: str) -> Non
     if trace == "strace":
         assert Access.MISSING in r.paths["/etc/nope"]
     _no_leftovers(SLEEP[0])
+
+
+def test_a_port_counts_only_when_the_sandbox_holds_its_listener(free_port: int) -> None:
+    import socket
+    import subprocess
+
+    from honed.profile.runner import listens_in
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", free_port))
+        s.listen()
+        assert listens_in(free_port, os.getpid())  # this process holds it
+        other = subprocess.Popen(["sleep", "30"])  # a process (tree) that does not
+        try:
+            assert not listens_in(free_port, other.pid)
+        finally:
+            other.kill()
+            other.wait()
+    assert not listens_in(free_port, os.getpid())
