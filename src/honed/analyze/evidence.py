@@ -198,10 +198,12 @@ class Evidence:
         c = own.canon(raw)
         if depth == 0 and c != posixpath.normpath("/" + raw.lstrip("/")):
             self._credit_dir_links(raw, kinds, reported)
-        if c in own.dirs:
-            return
         info = own.canon.lstat(c)
-        if info is None or info.kind in ("dir", "other"):
+        if c in own.dirs or (info is not None and info.kind == "dir"):
+            if info is not None and info.kind == "dir":
+                self.touched.add(c)  # never evidence for a package, but the app may write there: it stays
+            return
+        if info is None or info.kind == "other":
             return
         owners = own.owners(c, canonical=True)
         if info.kind == "symlink":

@@ -214,8 +214,8 @@ def compute_removal(fs: RootFS, analysis: Analysis, *, mode: str | None = None) 
             continue
         seen.add(d)
         kids = children.get(d, [])
-        if not kids or any(k not in drop for k in kids):
-            continue
+        if not kids or any(k not in drop for k in kids) or d in analysis.touched:
+            continue  # already empty, still holding something, or a directory the app used
         owners = own.owners(d, canonical=True)
         if any(o in kept_ids and o not in going_all for o in owners):
             continue

@@ -195,3 +195,10 @@ def test_filter_stanzas_real_status(deb):  # type: ignore[no-untyped-def]
     assert b"Package: curl\n" not in new and b"Package: libcurl4\n" not in new
     assert len(data) - len(new) > 1000
     assert new.count(b"\nPackage: ") + 1 == data.count(b"\nPackage: ") + 1 - 2
+
+
+def test_directory_the_app_used_stays_when_emptied(deb):  # type: ignore[no-untyped-def]
+    _, _, plan = plan_for(deb, {}, BARE)
+    assert "/etc/alternatives" in plan.drop
+    _, _, plan = plan_for(deb, {"/etc/alternatives": ["open"]}, BARE)
+    assert "/etc/alternatives" not in plan.drop and "/etc/alternatives/README" in plan.drop
