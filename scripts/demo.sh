@@ -18,6 +18,17 @@ echo "$REF"
 step "honed inspect"
 "$HONED" inspect "$REF"
 
+# The advisory database: built once from the bundled offline data (shared/vulndata), reused afterwards.
+VULNDATA=${HONED_SHARED:-../shared}/vulndata
+if has db && ! "$HONED" db status >/dev/null 2>&1; then
+  if [ -d "$VULNDATA" ]; then
+    step "honed db import $VULNDATA"
+    "$HONED" db import "$VULNDATA"
+  else
+    echo "demo: no advisory data at $VULNDATA; run 'honed db update' for the live sources"
+  fi
+fi
+
 if has pipeline; then
   step "honed pipeline (scan → profile → harden → verify)"
   rc=0
