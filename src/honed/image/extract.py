@@ -196,7 +196,9 @@ def _apply_layer(tree: _Tree, tf: tarfile.TarFile, layer: Layer, li: int, limit:
             target = base[len(WH):]
             if target in ("", ".", "..") or target.startswith(WH):
                 raise PathEscapeError(m.name, name_for_errors, "is a whiteout naming no entry")
-            tree.remove(f"{parent}/{target}" if parent else target)
+            victim = f"{parent}/{target}" if parent else target
+            if tree.written.get(victim) != li:  # a whiteout hides lower layers only, never its own layer
+                tree.remove(victim)
             continue
         if m.size > MAX_ENTRY or m.size < 0:
             raise CorruptLayerError(name_for_errors, f"absurd entry size {m.size}", m.name)
@@ -483,7 +485,7 @@ def _scan_paths(
                     elif base.startswith(WH):
                         gone = f"{parent}/{base[len(WH):]}" if parent else base[len(WH):]
                         for w in list(state):
-                            if w == gone or w.startswith(gone + "/"):
+                            if (w == gone or w.startswith(gone + "/")) and w not in seen:
                                 del state[w]
                     elif rel in want:
                         seen.add(rel)

@@ -341,7 +341,7 @@ def _squash(image: Image, drops: frozenset[str], work: Path, level: int) -> _Blo
                     continue
                 if base.startswith(WH):
                     gone = (parent + "/" if parent else "") + base[len(WH):]
-                    for k in [k for k in final if k == gone or k.startswith(gone + "/")]:
+                    for k in [k for k in final if (k == gone or k.startswith(gone + "/")) and k not in this]:
                         del final[k]
                     continue
                 old = final.get(rel)

@@ -227,3 +227,14 @@ def test_symlink_to_host_path_never_reads_the_host(tmp_path: Path) -> None:
         fs.read_bytes("/leak")
     assert fs.listdir("/dirleak") == []
     assert fs.resolve("/dirleak/host-secret") == str(tmp_path) + "/host-secret"  # an image path, under its root
+
+
+def test_whiteout_does_not_hide_its_own_layer(tmp_path: Path) -> None:
+    # OCI: "files that are present in the same layer as a whiteout file can only be hidden by whiteout files in
+    # subsequent layers" — whatever their order in the tar
+    img = _open(tmp_path, [[file("a", "lower"), file("b", "lower")], [file("a", "same layer"), whiteout("a"),
+                                                                        whiteout("b")]])
+    fs = img.rootfs()
+    assert fs.read_bytes("/a") == b"same layer"
+    assert not fs.exists("/b")
+    assert img.read_files(("/a", "/b")) == {"/a": b"same layer"}
