@@ -242,3 +242,29 @@ def test_same_inputs_same_digest_and_refusals(
     assert _harden(ref, other, vulndb, f"oci:{hardened.work / 'y'}:t") == 3
     assert "usage report was recorded for image sha256:000" in capsys.readouterr().err
     assert not (hardened.work / "x").exists() and not (hardened.work / "y").exists()
+
+
+def test_files_mode_drops_untouched_files_and_suite_still_passes(hardened: Hardened, vulndb: Path,
+                                                                 podman: list[str]) -> None:
+    if hardened.name != "flask-app":  # one image is enough: the mode's rules do not depend on the app
+        return
+    from tests.fixtures.build import podman_env
+
+    dest = f"oci:{hardened.work / 'files'}:hardened"
+    log_path = hardened.work / "files-log.json"
+    assert _harden(hardened.image.ref, hardened.usage, vulndb, dest, "--mode", "files",  # type: ignore[attr-defined]
+                   "--removal-log", str(log_path)) == 0
+    log = json.loads(log_path.read_text())
+    assert log["mode"] == "files" and log["summary"]["files_trimmed_in_kept_packages"] > 100
+    trimmed = {f for t in log["trimmed"] for f in t["files"]}
+    touched = set(json.loads(hardened.usage.read_text())["runs"][0]["paths"])
+    assert not (trimmed & touched)
+    after = _walk(dest)
+    assert not (trimmed & after) and log["summary"]["bytes_removed"] > hardened.log["summary"]["bytes_removed"]
+    # exactly the profiled command: files mode keeps only what was touched (`python3 -m pytest` would need
+    # pytest/__main__.py, which the profiled `pytest` entry script never opened)
+    r = subprocess.run([*podman, "run", "--rm", "--network=none", f"oci:{hardened.work / 'files'}:hardened",
+                        *SUITES[hardened.name][1].split()], env=podman_env(), capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "platform independent libraries" not in r.stderr

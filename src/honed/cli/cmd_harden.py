@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {ref} ({ref.digest})")
     print(f"removed {s['packages_removed']} packages, {s['files_removed']} paths, "
           f"{s['bytes_removed'] / 1e6:.1f} MB, {s['cves_removed']} CVEs")
-    for f in s["flagged_removals"]:
-        print(f"  check: removed {f}")
+    if s["flagged_removals"] and not getattr(args, "quiet", False):
+        print("  worth a look (rarely used but legitimate, or tools a runtime seldom needs):")
+        for f in s["flagged_removals"]:
+            print(f"    {f}")
     return 0
