@@ -252,7 +252,10 @@ def _entries(ctx: Context, spath: str, f: dict[str, str], name: str, arch: str) 
                     entries = parse_md5sums(data)
                     locations.append(ctx.location(cand))
                 break
-    entries = entries or []
+    if entries is None:
+        # the package's files are unknown: its ownership (and any removal of it) would be incomplete
+        ctx.problem(spath, f"package {name}: no file list ({INFO}{name}.list) — its files are not known")
+        entries = []
     seen_e = set(entries)
     entries.extend(c for c in parse_conffiles(f.get("Conffiles", "")) if c not in seen_e)
     return entries, locations

@@ -96,9 +96,21 @@ def test_corrupt_status_is_a_problem_and_the_rest_is_catalogued(tmp_path: Path) 
 def test_half_written_stanza(tmp_path: Path) -> None:
     root = tmp_path / "r"
     put(root, "/var/lib/dpkg/status", (DPKG / "status-half-written").read_bytes())
+    put(root, "/var/lib/dpkg/info/complete.list", "/usr\n/usr/bin\n/usr/bin/complete\n")
     cat = catalog(DirRootFS(root))
     assert [p.name for p in cat.packages] == ["complete"]
-    assert any("trunc" in p.message for p in cat.problems)
+    assert sorted(p.message for p in cat.problems) == [
+        "line 6: stanza trunc has no Version field (half-written?)",
+        "line 8: not a field: 'Arch'",
+    ]
+
+
+def test_missing_file_list_is_a_problem(tmp_path: Path) -> None:
+    root = tmp_path / "r"
+    put(root, "/var/lib/dpkg/status", (DPKG / "status-half-written").read_bytes())
+    cat = catalog(DirRootFS(root))
+    assert [p.name for p in cat.packages] == ["complete"]
+    assert any("package complete: no file list" in p.message for p in cat.problems)
 
 
 def test_distroless_status_d_with_md5sums(tmp_path: Path) -> None:
