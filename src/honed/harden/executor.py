@@ -309,7 +309,7 @@ def _rewrite_diversions(fs: RootFS, entries: Mapping[str, FileInfo], gone: set[s
 
 def _rewrite_alternatives(fs: RootFS, entries: Mapping[str, FileInfo], children: Mapping[str, list[str]],
                           canon, drop: dict[str, str], replace: dict[str, bytes]) -> None:  # type: ignore[no-untyped-def]
-    """An alternatives file whose every choice was removed goes (with its link group)."""
+    """An alternatives file loses the choices that were removed; with none left it goes."""
     for path in children.get(ALTERNATIVES, ()):
         if entries[path].kind != "file" or path in drop:
             continue
@@ -322,13 +322,20 @@ def _rewrite_alternatives(fs: RootFS, entries: Mapping[str, FileInfo], children:
         except ValueError:
             continue
         nslaves = (end - 2) // 2
-        choices = []
+        blocks: list[list[str]] = []  # per choice: path, priority, one line per slave (may be empty)
         i = end + 1
         while i < len(lines) and lines[i]:
-            choices.append(lines[i])
+            blocks.append(lines[i:i + 2 + nslaves])
             i += 2 + nslaves
-        if choices and all(canon(c) in drop for c in choices):
-            drop[path] = drop[canon(choices[0])]
+        gone = [b for b in blocks if canon(b[0]) in drop]
+        if not gone:
+            continue
+        if len(gone) == len(blocks):
+            drop[path] = drop[canon(blocks[0][0])]
+        else:  # the group stays with its other choices; "auto" lets update-alternatives pick among them
+            head = ["auto", *lines[1:end], ""]
+            body = [ln for b in blocks if b not in gone for ln in b]
+            replace[path] = ("\n".join([*head, *body, "", ""])).encode()
 
 
 def _rewrite_npm_lock(fs: RootFS, entries: Mapping[str, FileInfo], removed: list, canon,  # type: ignore[type-arg,no-untyped-def]

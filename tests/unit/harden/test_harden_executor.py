@@ -202,3 +202,25 @@ def test_directory_the_app_used_stays_when_emptied(deb):  # type: ignore[no-unty
     assert "/etc/alternatives" in plan.drop
     _, _, plan = plan_for(deb, {"/etc/alternatives": ["open"]}, BARE)
     assert "/etc/alternatives" not in plan.drop and "/etc/alternatives/README" in plan.drop
+
+
+def test_alternatives_lose_removed_choices(fresh_deb):  # type: ignore[no-untyped-def]
+    from honed.model import DpkgMeta, Ecosystem, Location, Package
+
+    root, pkgs = fresh_deb
+    (root / "usr/bin/gawk").write_bytes(b"\x7fELF")
+    alt = root / "var/lib/dpkg/alternatives/awk"
+    alt.write_text("manual\n/usr/bin/awk\nawk.1.gz\n/usr/share/man/man1/awk.1.gz\n\n"
+                   "/usr/bin/mawk\n5\n/usr/share/man/man1/mawk.1.gz\n/usr/bin/gawk\n10\n\n\n")
+    gawk = Package("gawk", "1", Ecosystem.DEBIAN, "pkg:deb/debian/gawk@1", (Location("/var/lib/dpkg/status"),),
+                   meta=DpkgMeta("gawk", "1", "amd64", files=("/usr/bin/gawk",)))
+    fs = DirRootFS(root)
+    a = analyze([*pkgs, gawk], [], realdeb.Usage({}), AnalyzeOptions(rootfs=fs, policy=Policy(keep=("gawk",))))
+    plan = compute_removal(fs, a)
+    assert "mawk" in {d.package.name for d in a.removed}
+    assert plan.replace["/var/lib/dpkg/alternatives/awk"] == (
+        b"auto\n/usr/bin/awk\nawk.1.gz\n/usr/share/man/man1/awk.1.gz\n\n/usr/bin/gawk\n10\n\n\n")
+    alt.write_text("auto\n/usr/bin/awk\n\n/usr/bin/mawk\n5\n\n")
+    plan = compute_removal(fs, analyze([*pkgs, gawk], [], realdeb.Usage({}),
+                                       AnalyzeOptions(rootfs=DirRootFS(root), policy=Policy(keep=("gawk",)))))
+    assert "/var/lib/dpkg/alternatives/awk" in plan.drop
