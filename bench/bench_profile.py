@@ -3,7 +3,8 @@
 For each image, the in-image test suite runs in a fresh sandbox `--repeat` times per tracer (interleaved, so
 machine load hits all alike); the figure is the median of the test command's own wall time, and the ratio is
 traced / untraced. Target: fanotify ≤ 1.3×. Also reports the whole run (sandbox, app start, drivers, stop) and
-the evidence each tracer gathered. Prints a table and writes bench/results/profile.json.
+the evidence each tracer gathered. The image's app is replaced by a sleeper (the suites do not need the live
+server), so no fixed port can collide with other runs on a shared machine. Prints a table and writes bench/results/profile.json.
 
     python bench/bench_profile.py [--images flask-app,node-app] [--repeat N]
 """
@@ -20,22 +21,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from honed.image import open_image  # noqa: E402
-from honed.profile import HttpProbe, ProfileOptions, run_drivers  # noqa: E402
 from tests.fixtures.build import ensure  # noqa: E402
 
+from honed.image import open_image  # noqa: E402
+from honed.profile import ProfileOptions, run_drivers  # noqa: E402
+
 SUITES = {
-    "flask-app": ("python3 -m pytest -q -p no:cacheprovider /app/tests", 8000),
-    "node-app": ("node --test /app/test/", 3000),
+    "flask-app": "python3 -m pytest -q -p no:cacheprovider /app/tests",
+    "node-app": "node --test /app/test/",
 }
 TRACERS = ("none", "fanotify", "strace")
 
 
 def bench(name: str, repeat: int) -> dict[str, object]:
-    cmd, port = SUITES[name]
+    cmd = SUITES[name]
     image = open_image(ensure(name).ref)
     image.rootfs()  # extract once, outside the measurements
-    opts = ProfileOptions(tests=(cmd,), http_probes=(HttpProbe(port),))
+    # The suite is what is measured, so the app itself is replaced by a sleeper: no fixed port to collide with
+    # other runs on a shared machine (the suites use Flask's/express's test clients, not the live server).
+    opts = ProfileOptions(tests=(cmd,), command=("sleep", "3600"), stop_grace=0.5)
     test_s: dict[str, list[float]] = {t: [] for t in TRACERS}
     run_s: dict[str, list[float]] = {t: [] for t in TRACERS}
     files: dict[str, int] = {}

@@ -45,7 +45,7 @@ class ProfileOptions:
     timeout      a test command (in-image or host) still running after this many seconds is killed
     start_timeout bounded wait for the app's port to answer
     port         the app's port when no probe names it (default: the first of the image's ExposedPorts)
-    command      overrides the image's entrypoint + cmd
+    command      overrides the image's entrypoint + cmd (its ExposedPorts are then not waited for)
     """
 
     tests: tuple[str, ...] = ()

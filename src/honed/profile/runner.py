@@ -310,7 +310,7 @@ class _Run:
 
     def _ports(self) -> list[int]:
         ports = sorted({p.port for p in self.o.http_probes} | ({self.o.port} if self.o.port else set()))
-        if not ports:
+        if not ports and not self.o.command:  # an overriding command need not be the image's server
             ports = exposed_ports(self.cfg)[:1]
         return ports
 
