@@ -14,7 +14,8 @@ def add_parser(subparsers) -> None:  # type: ignore[no-untyped-def]
         help="list every package in an image (CycloneDX, SPDX, JSON, table)",
         description="Catalogue an image: OS packages (dpkg, apk, rpm), language packages (Python, npm, Java, Go, "
         "Rust) and unowned binaries, with licences, files and layers.",
-        epilog="IMAGE: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, docker://REF, or dir:ROOTFS. "
+        epilog="IMAGE: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE, docker://REF, dir:ROOTFS, or a "
+        "catalog.json written by `-o json` (converted without reading the image again). "
         "Catalogers: presets default/all, tags (os, language, binary, dpkg, python…) or names; "
         "'-binary' removes, '+x' adds. Exit 3 with --strict when any file could not be read.",
     )
@@ -58,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
     outputs = _outputs(args.output)
     created = _created(args.created) if args.created else None
     select(args.catalogers)  # a bad selection fails before the image is read
-    if sys.stderr.isatty() and not getattr(args, "quiet", False):
+    if args.image.endswith(".json") and Path(args.image).is_file():
+        from honed.catalog import native
+
+        cat = native.load(args.image)  # a saved `-o json` catalog: convert it without reading the image again
+    elif sys.stderr.isatty() and not getattr(args, "quiet", False):
         from rich.console import Console
 
         with Console(stderr=True).status(f"cataloguing {args.image}"):

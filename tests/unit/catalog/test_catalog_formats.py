@@ -141,6 +141,16 @@ def test_cli_sbom_outputs_and_strict(mixed_root: Path, tmp_path: Path, capsys: p
     assert "--strict" in capsys.readouterr().err
 
 
+def test_cli_sbom_converts_a_saved_catalog(mixed_root: Path, tmp_path: Path) -> None:
+    saved = tmp_path / "cat.json"
+    assert main(["sbom", f"dir:{mixed_root}", "-o", f"json={saved}", "-o", f"spdx-json={tmp_path / 'a.spdx'}",
+                 "--created", CREATED]) == 0
+    assert main(["sbom", str(saved), "-o", f"spdx-json={tmp_path / 'b.spdx'}", "--created", CREATED]) == 0
+    assert (tmp_path / "a.spdx").read_bytes() == (tmp_path / "b.spdx").read_bytes()
+    (tmp_path / "other.json").write_text("{}")
+    assert main(["sbom", str(tmp_path / "other.json")]) == 3
+
+
 def test_cli_sbom_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sbom", f"dir:{tmp_path}", "--catalogers", "nosuch"]) == 3
     assert "unknown cataloger selection 'nosuch'" in capsys.readouterr().err
