@@ -406,6 +406,7 @@ def cached_rootfs(image: Image) -> DirRootFS:
     mapfile = final / "layers.json"
     if mapfile.is_file():
         return DirRootFS(final / "root", _load_map(mapfile))
+    sweep_stale(final.parent)
     tmp = atomic_dir(final)
     try:
         tree = extract_into(image, tmp / "root")
@@ -424,6 +425,24 @@ def cached_rootfs(image: Image) -> DirRootFS:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return DirRootFS(final / "root", layer_map)
+
+
+STALE_SECONDS = 6 * 3600
+
+
+def sweep_stale(parent: Path, max_age: float = STALE_SECONDS) -> None:
+    """Remove temp dirs a killed run left in a cache dir (they never got renamed into place)."""
+    import time
+
+    if not parent.is_dir():
+        return
+    now = time.time()
+    for p in parent.glob(".*.tmp"):
+        try:
+            if now - p.lstat().st_mtime > max_age:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def _load_map(path: Path) -> dict[str, str]:

@@ -480,6 +480,9 @@ def pull(
         return final
     os_, _, arch = platform.partition("/")
     arch, _, variant = arch.partition("/")
+    from honed.image.extract import sweep_stale
+
+    sweep_stale(final.parent)
     tmp = atomic_dir(final)
     try:
         args = ["copy", "--quiet", "--override-os", os_, "--override-arch", arch]

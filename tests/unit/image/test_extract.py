@@ -238,3 +238,17 @@ def test_whiteout_does_not_hide_its_own_layer(tmp_path: Path) -> None:
     assert fs.read_bytes("/a") == b"same layer"
     assert not fs.exists("/b")
     assert img.read_files(("/a", "/b")) == {"/a": b"same layer"}
+
+
+def test_stale_temp_dirs_of_killed_runs_are_swept(tmp_path: Path) -> None:
+    img = _open(tmp_path, [[file("x", "1")]])
+    rootfs_dir = tmp_path / "cache" / "images" / "rootfs"
+    rootfs_dir.mkdir(parents=True)
+    old = rootfs_dir / ".deadbeef.abc.tmp"
+    (old / "root").mkdir(parents=True)
+    fresh = rootfs_dir / ".cafe.def.tmp"
+    fresh.mkdir()
+    os.utime(old, (0, 0))
+    img.rootfs()
+    assert not old.exists()
+    assert fresh.exists()  # may belong to a run still going
