@@ -47,12 +47,16 @@ class HardenResult:
 
 
 def default_destination(ref: ImageRef, tag: str | None = None) -> str:
-    """NAME:TAG-hardened in the input's transport (for an OCI layout: a new tag in the same layout)."""
+    """Where the hardened image goes when no destination is given: the input's transport, tagged
+    `TAG-hardened` (an OCI layout gets a new tag beside the old one). `tag` (`NAME:TAG`, or just a tag
+    for layouts) overrides the name and tag."""
     t = ref.transport
     if tag:
-        name, _, tg = tag.rpartition(":") if ":" in tag.split("/")[-1] else (tag, "", "latest")
+        name, sep, tg = tag.rpartition(":")
+        if not sep or "/" in tg:
+            name, tg = tag, "latest"
         if t in ("oci", "oci-archive"):
-            return f"{t}:{ref.reference}:{tg if name else tag}"
+            return f"{t}:{ref.reference}:{tg if sep else tag}"
         if t == "docker-archive":
             return f"docker-archive:{ref.reference.removesuffix('.tar')}-hardened.tar:{name}:{tg}"
         if t == "docker":
