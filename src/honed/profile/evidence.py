@@ -141,6 +141,8 @@ class Evidence:
         """fanotify's final-target paths (already image paths) with their event masks."""
         links = self.link_index()
         for path, mask in events.items():
+            if path.endswith(" (deleted)"):  # the app removed (or replaced) an image file it had opened
+                path = path[: -len(" (deleted)")]
             path = norm(path)
             real = self.fs.resolve(path)  # normally equal: fanotify names the file itself
             access = Access.EXEC if mask & FAN_OPEN_EXEC else Access.OPEN

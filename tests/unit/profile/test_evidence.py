@@ -37,10 +37,12 @@ def test_fanotify_targets_get_their_links(tmp_path: Path) -> None:
             "/usr/lib/python3.11/__pycache__/json.cpython-311.pyc": FAN_OPEN,
             "/app/created-by-the-app.txt": FAN_OPEN,  # not in the image: not evidence
             "/usr/lib/python3.11": FAN_OPEN,  # a directory: never evidence
+            "/etc/hello.txt (deleted)": FAN_OPEN,  # opened, then deleted by the app: still used
         }
     )
     got = ev.result()
     assert got["/usr/bin/python3.11"] == {Access.EXEC}
+    assert got["/etc/hello.txt"] == {Access.OPEN}
     # the whole alternatives chain onto the interpreter
     for link in ("/usr/bin/python3", "/etc/alternatives/py", "/usr/bin/py"):
         assert got[link] == {Access.LOOKUP}
