@@ -3,9 +3,10 @@
 Every run gets its own overlay (lower = the read-only extracted image, upper/work in a temp dir), so the
 image is never written and the tracer's filesystem mark sees only this run. Processes start under bubblewrap
 (pid/mount/ipc/uts namespaces, /proc, /dev, tmpfs /tmp, the host's network so the app's ports answer on
-127.0.0.1) or runc (a bundle made from the image config, without a network namespace). Each process is held
-before exec until `on_ready` has run, so tracers attach before the app's first instruction and the runtime's
-own set-up never counts as evidence.
+127.0.0.1), runc (a bundle made from the image config, without a network namespace) or podman (`--rootfs`
+on the overlay, host network). Each process is held before exec until `on_ready` has run, so tracers attach
+before the app's first instruction and the runtime's own set-up never counts as evidence. `enter` runs a
+further command inside a running bwrap sandbox's namespaces (nsenter).
 
 Teardown is unconditional (`Sandbox.close`, also on exceptions and KeyboardInterrupt): every process is
 killed (its pid namespace with it), then the overlay is unmounted and the temp dir removed.
