@@ -7,11 +7,10 @@ them as read-only: copy before changing anything.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-
-import os
 
 # The `registry` fixture: a real docker-registry on 127.0.0.1 (tests/fixtures/registry.py).
 pytest_plugins = ["tests.fixtures.registry"]

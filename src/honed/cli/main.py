@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from honed import __version__
 
@@ -23,7 +24,7 @@ EXIT_OK, EXIT_GATE, EXIT_VERIFY, EXIT_USAGE, EXIT_ENV, EXIT_INTERNAL = 0, 1, 2, 
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's default exit code 2 collides with EXIT_VERIFY
+    def error(self, message: str) -> NoReturn:  # argparse's default exit code 2 collides with EXIT_VERIFY
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"honed: error: {message}\n")
 
