@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     doc = analysis_to_json(res.analysis)
     if args.output:
         write_output(dump_json(doc), args.output)
-    out = sys.stderr if args.output in (None, "-") and args.output == "-" else sys.stdout
+    out = sys.stderr if args.output == "-" else sys.stdout  # keep stdout for the JSON
     s = doc["summary"]
     print(f"{s['packages']} packages: {s['removal_candidates']} removal candidates "
           f"({s['bytes_removable'] / 1e6:.1f} MB, {s['cves_removable']} CVEs), {s['kept']} kept "
