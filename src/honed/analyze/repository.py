@@ -97,11 +97,15 @@ def check_upgrades(analysis: Analysis, *, mirror: str = "http://deb.debian.org/d
         return analysis
     out: list[UpgradeTarget] = []
     for u in analysis.upgrades:
-        if u.ecosystem != "deb" or not u.fixed_version:
+        if u.ecosystem != "deb":
             out.append(u)
             continue
         versions: Iterable[str] = [v for idx in loaded for v in idx.get(u.name, ())]
         best = max(versions, key=Version, default=None)
+        if not u.fixed_version:  # no fix known: still worth saying that a newer build exists
+            newer = best is not None and Version(best) > Version(u.version)
+            out.append(replace(u, repository_version=best if newer else None))
+            continue
         ok = best is not None and Version(best) >= Version(u.fixed_version)
         out.append(replace(u, in_repository=ok, repository_version=best))
     return replace(analysis, upgrades=tuple(out))

@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.output:
         for u in doc["upgrade_targets"]:
             repo = {True: ", in the repository", False: ", not in the repository"}.get(u["in_repository"], "")
-            print(f"  upgrade {u['name']} {u['version']} → {u['fixed_version'] or 'no fix yet'}"
+            if u["repository_version"] and u["in_repository"] is None:
+                repo = f", repository has {u['repository_version']}"
+            print(f"  upgrade {u['name']} {u['version']} → {u['fixed_version'] or 'no fixed version known'}"
                   f" ({len(u['cves'])} CVEs{repo})", file=out)
     return 0
