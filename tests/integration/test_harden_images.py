@@ -268,3 +268,20 @@ def test_files_mode_drops_untouched_files_and_suite_still_passes(hardened: Harde
                        timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert "platform independent libraries" not in r.stderr
+
+
+def test_registry_destination(hardened: Hardened, vulndb: Path, registry, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    if hardened.name != "flask-app":  # the transport does not depend on the image
+        return
+    ref = hardened.image.ref  # type: ignore[attr-defined]
+    dest = registry.ref("harden/flask", "hardened")
+    assert _harden(ref, hardened.usage, vulndb, dest) == 0
+    out = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", dest], check=True,
+                         capture_output=True).stdout
+    import hashlib
+
+    assert "sha256:" + hashlib.sha256(out).hexdigest() == hardened.digest  # the same image as the OCI layout
+    capsys.readouterr()
+    assert _harden(ref, hardened.usage, vulndb, dest) == 3
+    assert "already exists" in capsys.readouterr().err
+    assert _harden(ref, hardened.usage, vulndb, dest, "--force") == 0

@@ -132,6 +132,9 @@ def _refuse_existing(dest: str) -> None:
     from honed.image.reference import parse
 
     d = parse(dest)
+    if d.transport in ("docker", "containers-storage"):
+        _refuse_existing_remote(d)
+        return
     if d.transport != "oci":
         return
     index = Path(d.reference) / "index.json"
@@ -143,6 +146,30 @@ def _refuse_existing(dest: str) -> None:
     for m in doc.get("manifests") or []:
         if (m.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag:
             raise DestinationExistsError(f"{d.reference} (tag {tag})")
+
+
+def _refuse_existing_remote(d: ImageRef) -> None:
+    """A registry or containers-storage tag that already exists: `skopeo inspect` finds it. When the
+    destination cannot be asked (no skopeo, unreachable), the write itself reports the problem."""
+    import shutil
+    import subprocess
+
+    from honed.errors import DestinationExistsError
+    from honed.image.image import insecure_host, transport_string
+
+    exe = shutil.which("skopeo")
+    if exe is None:
+        return
+    args = [exe, "inspect", "--raw"]
+    if d.transport == "docker" and insecure_host(d):
+        args.append("--tls-verify=false")
+    target = transport_string(ImageRef(d.transport, d.reference, d.tag or "latest"))
+    try:
+        proc = subprocess.run([*args, target], capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    if proc.returncode == 0:
+        raise DestinationExistsError(target)
 
 
 def harden(image: Any, analysis: Analysis, options: HardenOptions | None = None) -> HardenResult:
