@@ -25,6 +25,7 @@ import os
 import posixpath
 import re
 import stat as st
+import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -158,11 +159,46 @@ class Evidence:
                     self._add(link, Access.LOOKUP)
                 d = posixpath.dirname(d)
 
+    def interpreter(self, path: str) -> str | None:
+        """What the kernel loads to run `path` (resolved): a script's `#!` interpreter, or an ELF's PT_INTERP
+        (the dynamic loader). strace sees neither — the kernel opens them inside execve."""
+        try:
+            with open(self._root + path, "rb") as f:
+                head = f.read(64)
+                if head.startswith(b"#!"):
+                    line = (head + f.read(192)).split(b"\n", 1)[0][2:].strip().split()
+                    return line[0].decode("utf-8", "surrogateescape") if line else None
+                if head[:4] != b"\x7fELF" or head[4] != 2 or head[5] != 1:  # 64-bit little-endian only
+                    return None
+                (phoff,) = struct.unpack_from("<Q", head, 32)
+                phentsize, phnum = struct.unpack_from("<HH", head, 54)
+                f.seek(phoff)
+                table = f.read(phentsize * phnum)
+                for i in range(phnum):
+                    p_type, _flags, p_offset, _va, _pa, p_filesz = struct.unpack_from(
+                        "<IIQQQQ", table, i * phentsize
+                    )
+                    if p_type == 3:  # PT_INTERP
+                        f.seek(p_offset)
+                        return (
+                            f.read(min(p_filesz, 4096)).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+                        )
+        except (OSError, struct.error, IndexError):
+            return None
+        return None
+
     def add_strace(self, accesses: Iterable[strace_mod.Access]) -> None:
         kinds = {"exec": Access.EXEC, "open": Access.OPEN, "lookup": Access.LOOKUP}
         for a in accesses:
             if a.error is None:
-                self.follow(a.path, kinds[a.kind])
+                final = self.follow(a.path, kinds[a.kind])
+                if a.kind == "exec":
+                    # a script's interpreter and a binary's loader (two levels: `#!/usr/bin/env python3`)
+                    for _ in range(2):
+                        interp = self.interpreter(final) if final in self.paths else None
+                        if not interp:
+                            break
+                        final = self.follow(interp, Access.EXEC)
             elif a.error in ("ENOENT", "ENOTDIR"):
                 self._add(norm(a.path), Access.MISSING)
 

@@ -25,6 +25,7 @@ def _tree(tmp_path: Path) -> Path:
     (root / "etc/alternatives/py").symlink_to("/usr/bin/python3")
     (root / "usr/bin/py").symlink_to("/etc/alternatives/py")
     (root / "usr/lib/pydir").symlink_to("python3.11")  # a directory link onto a used file's parent
+    (root / "app/run.sh").write_text("#!/bin/sh -e\necho hi\n")
     return root
 
 
@@ -53,6 +54,19 @@ def test_fanotify_targets_get_their_links(tmp_path: Path) -> None:
     assert "/app/created-by-the-app.txt" not in got and "/usr/lib/python3.11" not in got
     assert "/lib" not in got and "/lib64" not in got and "/bin" not in got
     assert list(got) == sorted(got)
+
+
+def test_strace_exec_credits_what_the_kernel_loads(tmp_path: Path) -> None:
+    # execve of a script: the kernel runs its #! interpreter, and that binary's PT_INTERP loader; strace
+    # shows only the execve of the script
+    ev = Evidence(_tree(tmp_path))
+    ev.add_strace([Call(1, "exec", "/app/run.sh", None)])
+    got = ev.result()
+    assert got["/app/run.sh"] == {Access.EXEC}
+    assert got["/usr/bin/sh"] == {Access.LOOKUP} and got["/usr/bin/dash"] == {Access.EXEC}
+    assert got["/usr/lib64/ld-linux-x86-64.so.2"] == {Access.LOOKUP}
+    assert got["/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"] == {Access.EXEC}
+    assert "/bin" not in got and "/lib64" not in got
 
 
 def test_strace_follows_the_path_the_program_used(tmp_path: Path) -> None:
