@@ -6,7 +6,9 @@ pkgs=(debootstrap skopeo umoci runc bubblewrap podman buildah docker-registry st
       # podman's networking and init (recommends of podman; installed explicitly as recommends are off here):
       # `podman run -p 127.0.0.1:PORT:PORT` needs netavark + iptables
       netavark aardvark-dns iptables catatonit slirp4netns fuse-overlayfs uidmap
-      make tar gzip xz-utils util-linux)
+      make tar gzip xz-utils util-linux
+      # debootstrap of Debian bookworm for the fixture images (an Ubuntu host lacks the Debian keyring)
+      debian-archive-keyring gpgv wget)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
