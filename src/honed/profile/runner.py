@@ -218,7 +218,7 @@ class _Run:
             if self.fan is not None:
                 self.fan.forget_pid(pid)  # runc reads /etc/passwd and /etc/group for its set-up
             if self.trace in ("strace", "both"):
-                out = self.sb.log_path(f"strace-{len(self.straces)}.txt")
+                out = self.sb.log_path(f"strace-{self.n}.txt")
                 p = strace_mod.attach(pid, out)
                 self.sb.track(p)
                 self.straces.append((p, out, cwd, pid))
@@ -232,7 +232,7 @@ class _Run:
         out = self.sb.log_path(f"{self.n}-test.log")
         trace_out = None
         if self.trace in ("strace", "both"):
-            trace_out = self.sb.log_path(f"strace-{len(self.straces)}.txt")
+            trace_out = self.sb.log_path(f"strace-{self.n}.txt")
         with open(out, "wb") as f:
             proc = self.sb.enter(app, spec, name="test", stdout=f, stderr=f, strace_out=trace_out)
         if trace_out is not None:
