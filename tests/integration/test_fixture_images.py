@@ -173,18 +173,26 @@ def _podman(podman: list[str], *args: str, timeout: float = 300) -> subprocess.C
     return subprocess.run([*podman, *args], env=podman_env(), capture_output=True, text=True, timeout=timeout)
 
 
+def _pulled(podman: list[str], img: FixtureImage) -> str:
+    """Copies the image into podman's storage first (the slow part under load), so that a failing `run`
+    says something about the image, not about the copy; returns the image ID."""
+    r = _podman(podman, "pull", "-q", img.podman_ref, timeout=900)
+    assert r.returncode == 0, f"podman pull {img.podman_ref}: {r.stderr[-2000:]}"
+    return r.stdout.strip().splitlines()[-1]
+
+
 def test_flask_suite_passes_under_podman(podman: list[str]) -> None:
     img = ensure("flask-app")
-    r = _podman(podman, "run", "--rm", "--network=none", img.podman_ref, "python3", "-m", "pytest", "-q",
+    r = _podman(podman, "run", "--rm", "--network=none", _pulled(podman, img), "python3", "-m", "pytest", "-q",
                 "-p", "no:cacheprovider", "/app/tests")
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}"
     assert "6 passed" in r.stdout
 
 
 def test_node_suite_passes_under_podman(podman: list[str]) -> None:
     img = ensure("node-app")
-    r = _podman(podman, "run", "--rm", "--network=none", img.podman_ref, "node", "--test", "/app/test")
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    r = _podman(podman, "run", "--rm", "--network=none", _pulled(podman, img), "node", "--test", "/app/test")
+    assert r.returncode == 0, f"exit {r.returncode}\n{r.stdout[-3000:]}\n{r.stderr[-2000:]}"
     assert "# fail 0" in r.stdout and "# pass 7" in r.stdout
 
 
@@ -214,7 +222,7 @@ def test_app_answers_http_on_a_published_port(podman: list[str], name: str, port
                                               expect: bytes) -> None:
     img = ensure(name)
     host_port = _free_port()
-    r = _podman(podman, "run", "-d", "--rm", "-p", f"127.0.0.1:{host_port}:{port}", img.podman_ref)
+    r = _podman(podman, "run", "-d", "--rm", "-p", f"127.0.0.1:{host_port}:{port}", _pulled(podman, img))
     assert r.returncode == 0, r.stderr
     cid = r.stdout.strip()
     try:
