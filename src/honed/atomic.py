@@ -38,7 +38,9 @@ def atomic_dir(final: Path | str) -> Path:
     """A fresh temp directory beside `final`; pass it to `commit_dir` when it is complete."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
+    return tmp
 
 
 def commit_dir(tmp: Path, final: Path | str, *, replace: bool = False) -> None:
