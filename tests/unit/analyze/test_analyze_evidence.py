@@ -222,3 +222,13 @@ def test_real_trace_keeps_what_the_run_needs(deb):  # type: ignore[no-untyped-de
     assert need <= set(k)
     assert len(a.removed) > 80  # most of the image goes, as DESIGN §5b expects
     assert {"dpkg", "apt", "perl-base", "curl", "bash"} <= {d.package.name for d in a.removed}
+
+
+def test_venv_python_link_credits_the_interpreter_packages(fresh_deb):  # type: ignore[no-untyped-def]
+    root, _ = fresh_deb
+    (root / "opt/venv/bin").mkdir(parents=True)
+    (root / "opt/venv/bin/python3").symlink_to("/usr/bin/python3")
+    (root / "opt/venv/bin/python").symlink_to("python3")
+    a = run(fresh_deb, {"/opt/venv/bin/python": ["exec"]})
+    assert {"python3-minimal", "python3.11-minimal"} <= set(kept(a))
+    assert a.unowned_used == ()
