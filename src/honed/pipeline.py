@@ -525,6 +525,12 @@ def build_record_files(
         for f in removed_by_pkg.get(removed_pkg.id, [])
     ]
     still = {i for f in hard_scan.findings for i in (f.advisory.id, *f.advisory.aliases)}
+    # OpenVEX needs at least one statement: with no vulnerability gone there is no document to write.
+    vex: bytes | None = write_openvex(purl, vex_removed, timestamp=ts, still_present=still, tool_version=__version__)
+    n_vex = len(json.loads(vex)["statements"])
+    summary["vex_statements"] = n_vex
+    if not n_vex:
+        vex = None
     rlog_out: dict[str, Any] = dict(rlog) if rlog else {"removed": removed_pkgs}
     rlog_out["repair"] = {"max_rounds": o.max_rounds, "rounds": [r.as_dict() for r in loop.rounds],
                           "restored": restored}
@@ -539,10 +545,11 @@ def build_record_files(
         "hardened-scan.json": scan_json.render(hard_scan, verdict=verdict, tool_version=tv).encode(),
         "hardened-scan.sarif": sarif_w.render(hard_scan, hard_scan.findings, tool_version=tv).encode(),
         "tests.junit.xml": junit.write_junit([(ph["phase"], ph["drivers"]) for ph in phases]),
-        "vex.openvex.json": write_openvex(purl, vex_removed, timestamp=ts, still_present=still, tool_version=tv),
         "summary.json": js(summary),
         "report.html": write_html(summary),
     }
+    if vex is not None:
+        files["vex.openvex.json"] = vex
     return files, summary
 
 

@@ -33,3 +33,15 @@ def test_nginx_cli_gate(nginx_image, vulndb, tmp_path: Path, capsys: pytest.Capt
     assert lines[0].split() == ["before", "after", "removed"] and any(x.startswith("findings") for x in lines)
     assert f"honed record verify {out}" in printed.out
     assert main(["record", "verify", str(out)]) == 0
+    # OpenVEX: one statement per vulnerability that left; a document only when there is one (schema: ≥ 1)
+    vex_path = out / "vex.openvex.json"
+    assert vex_path.exists() == (s["vex_statements"] > 0)
+    if vex_path.exists():
+        import jsonschema
+
+        from tests.conftest import SCHEMAS
+
+        vex = json.loads(vex_path.read_text())
+        schema = json.loads((SCHEMAS / "openvex" / "openvex_json_schema.json").read_text())
+        jsonschema.Draft202012Validator(schema).validate(vex)
+        assert len(vex["statements"]) == s["vex_statements"]
