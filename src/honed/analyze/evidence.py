@@ -48,6 +48,8 @@ GENERATED: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
     )
 )
 
+PROGRAM_DIRS = frozenset({"/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/bin", "/sbin"})
+
 METADATA_PREFIXES = ("/var/lib/dpkg/", "/usr/share/doc/", "/usr/share/man/", "/usr/share/info/",
                      "/usr/share/lintian/", "/usr/share/bug/")
 
@@ -102,6 +104,7 @@ class Evidence:
         self.hits: dict[str, list[Hit]] = {}
         self.touched: set[str] = set()  # canonical paths with any (non-missing) evidence
         self.unowned_used: set[str] = set()  # used paths nobody owns (app code, generated files)
+        self._ran: set[str] = set()  # canonical paths executed
         self._meta_dirs = self._metadata_dirs()
         self._hook_paths = self._startup_hook_paths()
         names = own.by_name()
@@ -165,6 +168,28 @@ class Evidence:
             if kinds:
                 self._credit(raw, kinds, raw, "", 0)
 
+    def add_program_links(self) -> None:
+        """Symlinks in program directories that resolve to a program that ran: fanotify reports only the final
+        target, yet a shebang (`#!/usr/bin/python3`) or a PATH lookup went through the link, so the link's
+        package is needed (python3-minimal owns /usr/bin/python3 → python3.11)."""
+        ran = self._ran
+        if not ran:
+            return
+        for path, info in self.own.entries.items():
+            if info.kind != "symlink" or posixpath.dirname(path) not in PROGRAM_DIRS:
+                continue
+            owners = self.own.owners(path, canonical=True)
+            if not owners or path in self.touched:
+                continue
+            cur: str | None = path
+            for _ in range(MAX_HOPS):
+                nxt = self.own.canon.link_target(cur) if cur is not None else None
+                if nxt is None:
+                    break
+                cur = nxt
+            if cur in ran:
+                self._credit_path(path, frozenset({Access.EXEC}), "", "link to a program that ran", owners)
+
     def add_config(self, executables: Sequence[Sequence[str]]) -> None:
         """Programs the image config names (entrypoint, cmd, healthcheck): executed whenever it runs.
         Each program is a list of candidates (PATH search order); the first that exists counts."""
@@ -189,6 +214,8 @@ class Evidence:
             kind = "strong"
         else:
             kind = "lookup"
+        if Access.EXEC in kinds:
+            self._ran.add(c)
         acc = tuple(sorted(k.value for k in kinds))
         for pid in owners:
             self._add(pid, Hit(c, acc, kind, via, reported if reported != c else ""))

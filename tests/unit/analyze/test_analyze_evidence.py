@@ -53,11 +53,20 @@ def test_merged_usr_directory_symlinks_credit_nobody(deb):  # type: ignore[no-un
 
 
 def test_symlink_traversed_credits_link_owner(deb):  # type: ignore[no-untyped-def]
+    via_link = run(deb, {"/usr/bin/python3": ["exec"]})  # strace reports the link the program went through
+    k = kept(via_link)
+    assert {"python3-minimal", "python3.11-minimal"} <= set(k)
+    assert k["python3-minimal"].reasons[0].paths[0][2] == "strong via symlink"
+
+
+def test_program_link_to_a_program_that_ran_counts(deb):  # type: ignore[no-untyped-def]
+    # fanotify reports only the executed target; a shebang #!/usr/bin/python3 went through python3-minimal's link
     only_target = run(deb, {"/usr/bin/python3.11": ["exec"]})
-    assert "python3.11-minimal" in kept(only_target)
-    assert "python3-minimal" not in kept(only_target)  # fanotify saw no link
-    via_link = run(deb, {"/usr/bin/python3": ["exec"]})
-    assert {"python3-minimal", "python3.11-minimal"} <= set(kept(via_link))
+    k = kept(only_target)
+    assert "python3.11-minimal" in k
+    assert "link to a program that ran" in k["python3-minimal"].reasons[0].detail
+    opened = run(deb, {"/usr/bin/python3.11": ["open"]})  # read, not run: no shebang went through the link
+    assert "python3-minimal" not in kept(opened)
 
 
 def test_soname_link_credits_library_package(deb):  # type: ignore[no-untyped-def]
