@@ -415,11 +415,26 @@ class Sandbox:
     ) -> Proc:
         if not spec.argv:
             raise UserError("nothing to run: empty command")
+        self._ensure_cwd(spec.cwd)
         if self.backend == "bwrap":
             return self._launch_bwrap(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
         if self.backend == "runc":
             return self._launch_runc(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
         return self._launch_podman(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
+
+    def _ensure_cwd(self, cwd: str) -> None:
+        """Create a missing working dir (root-owned, 0755) in the overlay, as docker/runc/podman do at start:
+        images built without a RUN after WORKDIR, or that deleted it, still run there."""
+        from honed.image.rootfs import DirRootFS
+
+        if not self._mounted:
+            return
+        rootfs = DirRootFS(self.merged)
+        path = rootfs.host_path(rootfs.resolve(cwd))  # symlinks resolved inside the root, never on the host
+        try:
+            path.mkdir(mode=0o755, parents=True, exist_ok=True)
+        except OSError:
+            pass  # e.g. a file in the way: the runtime then reports it
 
     def enter(
         self,

@@ -208,6 +208,18 @@ def test_runs_as_the_image_user(tiny_rootfs: Path, backend: str) -> None:
     assert r.drivers[0].output_tail == "1000\n/app\n"
 
 
+@pytest.mark.parametrize("backend", ["bwrap", "runc"])
+def test_a_missing_workdir_is_created_as_runtimes_do(tiny_rootfs: Path, backend: str) -> None:
+    # an image whose WorkingDir is not in its layers (e.g. set with `umoci config`/`buildah config`) runs
+    # under docker/podman/runc, which create it; the profile run must not crash on start
+    if shutil.which(backend) is None:
+        pytest.skip(f"needs {backend}")
+    cfg = {"config": {"User": "app", "WorkingDir": "/data/work", "Env": ["PATH=/usr/bin"]}}
+    r = run_drivers(tiny_rootfs, ProfileOptions(tests=("/bin/sh -c pwd",), backend=backend), config=cfg)
+    assert r.error is None and r.drivers[0].output_tail == "/data/work\n"
+    assert not (tiny_rootfs / "data").exists()  # made in the run's overlay, never in the image
+
+
 def test_missing_sandbox_tool_says_what_to_install(
     tiny_rootfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
