@@ -20,7 +20,7 @@ def main() -> int:
     for name in BENCHES:
         print(f"\n=== {name}", flush=True)
         t = time.monotonic()
-        rc = subprocess.call([sys.executable, str(HERE / name), *sys.argv[1:]])
+        rc = subprocess.call([sys.executable, str(HERE / name)])
         print(f"=== {name}: exit {rc} in {time.monotonic() - t:.0f} s", flush=True)
         if rc:
             failed.append(name)
