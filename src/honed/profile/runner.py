@@ -345,6 +345,10 @@ class _Run:
                 if rc not in (None, 0):
                     break
                 return None
+            if rc == 0 and not ports:
+                # a one-shot app (batch job, `CMD ["bash"]` without a terminal) that finished cleanly: its
+                # run is evidence, and the tests then run in fresh sandboxes (exiting 0 later is fine too)
+                return None
             if rc is not None:
                 break
             if time.monotonic() > deadline:

@@ -82,6 +82,19 @@ def test_app_crashing_on_start_reports_its_stderr(tiny_rootfs: Path, free_port: 
         check(r, opts)
 
 
+def test_a_one_shot_app_that_exits_cleanly_is_evidence_not_a_crash(tiny_rootfs: Path) -> None:
+    # `CMD ["bash"]` base images and batch-job images exit 0 at once without a terminal: the tests still run
+    cfg = {"config": {"Cmd": ["/bin/sh", "-c", "cat /etc/hello.txt"]}}
+    r = run_drivers(tiny_rootfs, ProfileOptions(tests=("cat /etc/untouched.txt",)), config=cfg)
+    assert r.error is None
+    assert [(d.kind, d.ok, d.exit_code) for d in r.drivers] == [("test", True, 0), ("app", True, 0)]
+    assert Access.OPEN in r.paths["/etc/hello.txt"] and Access.OPEN in r.paths["/etc/untouched.txt"]
+    crash = run_drivers(
+        tiny_rootfs, ProfileOptions(tests=("true",)), config={"config": {"Cmd": ["/bin/sh", "-c", "exit 4"]}}
+    )
+    assert crash.error is not None and "crashed (exit 4) on start" in crash.error
+
+
 def test_port_that_never_opens_is_a_bounded_wait(tiny_rootfs: Path, free_port: int) -> None:
     opts = ProfileOptions(command=("sleep", SLEEP[0]), http_probes=(HttpProbe(free_port),), start_timeout=1.5)
     t = time.monotonic()
