@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
 
 def atomic_write(path: Path | str, data: bytes) -> None:
     path = Path(path)
+    if _special(path):
+        # /dev/null, /dev/stdout, a FIFO: renaming over it would replace the device node (for every process
+        # on the machine, in the case of /dev/null) with a regular file; such a target is written in place
+        with open(path, "wb") as f:
+            f.write(data)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -26,6 +33,13 @@ def atomic_write(path: Path | str, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _special(path: Path) -> bool:
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) and not stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _umask() -> int:

@@ -49,3 +49,18 @@ def test_commit_dir_refuses_existing_unless_replace(tmp_path: Path) -> None:
     commit_dir(tmp3, final, replace=True)
     assert sorted(p.name for p in final.iterdir()) == ["c"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_atomic_write_to_a_device_or_fifo_writes_in_place(tmp_path: Path) -> None:
+    # `-o /dev/null` once replaced the machine's /dev/null with a regular file (every later `< /dev/null`
+    # then read the report): a device node or FIFO is written to, never renamed over
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    atomic_write(fifo, b"report")
+    reader.join(10)
+    assert got == [b"report"] and fifo.is_fifo()
