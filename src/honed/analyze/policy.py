@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from honed.errors import UserError
+from honed.image.rootfs import glob_regex
 from honed.model import Severity
 
 PRESETS = ("aggressive", "standard", "light")
@@ -190,20 +191,7 @@ def match_keep(
 
 def path_glob(pattern: str) -> re.Pattern[str]:
     """A path glob as a regex: `**` spans directories, `*` and `?` stay inside one component."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        else:
-            c = pattern[i]
-            out.append("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
+    return glob_regex(pattern)
 
 
 def _purl_type(eco: str) -> str:

@@ -9,10 +9,9 @@ import posixpath
 import stat as st
 from dataclasses import dataclass, field
 
-from honed.image.rootfs import RootFS
+from honed.image.rootfs import RootFS, resolve_links
 
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
-_MAX_HOPS = 40
 
 
 @dataclass(slots=True)
@@ -82,28 +81,7 @@ class FileIndex:
 
     # -- symlinks, resolved in memory (confined to the root like DirRootFS.resolve) ----------------------
     def resolve(self, path: str) -> str:
-        parts = [p for p in path.split("/") if p and p != "."]
-        out: list[str] = []
-        hops = 0
-        links = self.links
-        while parts:
-            name = parts.pop(0)
-            if name == "..":
-                if out:
-                    out.pop()
-                continue
-            cand = "/" + "/".join([*out, name])
-            target = links.get(cand)
-            if target is not None:
-                hops += 1
-                if hops > _MAX_HOPS:
-                    return cand
-                if target.startswith("/"):
-                    out = []
-                parts = [p for p in target.split("/") if p and p != "."] + parts
-                continue
-            out.append(name)
-        return "/" + "/".join(out)
+        return resolve_links(path, self.links.get)
 
     def dir_links(self) -> dict[str, str]:
         """Symlinks that resolve to a directory → that directory (fully resolved)."""

@@ -15,9 +15,8 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable, Mapping
 
+from honed.image.rootfs import resolve_links
 from honed.model import BinaryMeta, DpkgMeta, GoModMeta, JarMeta, NpmMeta, Package
-
-_MAX_HOPS = 40
 
 
 class Canonicalizer:
@@ -32,24 +31,7 @@ class Canonicalizer:
         hit = self._cache.get(path)
         if hit is not None:
             return hit
-        parts = [p for p in path.split("/") if p and p != "."]
-        out: list[str] = []
-        hops = 0
-        while parts:
-            name = parts.pop(0)
-            if name == "..":
-                if out:
-                    out.pop()
-                continue
-            out.append(name)
-            cur = "/" + "/".join(out)
-            target = self.dir_links.get(cur)
-            if target is not None:
-                hops += 1
-                if hops > _MAX_HOPS:
-                    break
-                out = [p for p in target.split("/") if p]
-        res = "/" + "/".join(out)
+        res = resolve_links(path, self.dir_links.get)
         self._cache[path] = res
         return res
 

@@ -120,9 +120,9 @@ class StreamRootFS:
                 yield info
 
     def glob(self, pattern: str) -> Iterator[str]:
-        from honed.image.rootfs import _glob_regex
+        from honed.image.rootfs import glob_regex
 
-        rx = _glob_regex(norm(pattern))
+        rx = glob_regex(norm(pattern))
         return iter(sorted(p for p in self.file_index.entries if rx.match(p)))
 
     def layer_of(self, path: str) -> str | None:

@@ -12,7 +12,7 @@ import os
 import posixpath
 import re
 import stat as st
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -47,6 +47,42 @@ class RootFS(Protocol):
     def host_path(self, path: str) -> Path: ...
 
 
+def resolve_links(
+    path: str, readlink: Callable[[str], str | None], *, on_link: Callable[[str], None] | None = None
+) -> str:
+    """Resolve every symlink in the absolute image path `path` as the kernel does under chroot: an absolute
+    target restarts at the image's `/`, `..` stops there, after MAX_SYMLINK_HOPS links the path is left
+    unresolved (a loop; lookups then fail cleanly). Missing trailing parts are kept as they are.
+
+    `readlink(p)` gives the raw target of the symlink at the (resolved) path `p`, None when `p` is no
+    symlink — so this serves an extracted directory, an in-memory file index and a map of directory links
+    alike. `on_link(p)` is told of each link passed through."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    parts.reverse()  # a stack: pop() takes the next component
+    out: list[str] = []
+    hops = 0
+    while parts:
+        name = parts.pop()
+        if name == "..":
+            if out:
+                out.pop()
+            continue
+        cand = "/" + "/".join(out) + "/" + name if out else "/" + name
+        target = readlink(cand)
+        if target is not None:
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS:
+                return cand
+            if on_link is not None:
+                on_link(cand)
+            if target.startswith("/"):
+                out = []
+            parts.extend(reversed([p for p in target.split("/") if p and p != "."]))
+            continue
+        out.append(name)
+    return "/" + "/".join(out)
+
+
 def norm(path: str) -> str:
     """Normalise an image path to absolute form without resolving symlinks."""
     p = posixpath.normpath("/" + path.lstrip("/"))
@@ -68,31 +104,13 @@ class DirRootFS:
 
     def resolve(self, path: str) -> str:
         """Resolve every symlink in `path` inside the root. Missing trailing parts are kept as they are."""
-        parts = [p for p in norm(path).split("/") if p]
-        out: list[str] = []
-        hops = 0
-        while parts:
-            name = parts.pop(0)
-            if name == "..":
-                if out:
-                    out.pop()
-                continue
-            cand = "/" + "/".join([*out, name])
-            hp = self._root_s + cand
-            try:
-                if os.path.islink(hp):
-                    hops += 1
-                    if hops > MAX_SYMLINK_HOPS:
-                        return cand  # a loop: leave it unresolved, lookups below then fail cleanly
-                    target = os.readlink(hp)
-                    if target.startswith("/"):
-                        out = []
-                    parts = [p for p in target.split("/") if p and p != "."] + parts
-                    continue
-            except OSError:
-                pass
-            out.append(name)
-        return "/" + "/".join(out)
+        return resolve_links(norm(path), self._host_readlink)
+
+    def _host_readlink(self, path: str) -> str | None:
+        try:
+            return os.readlink(self._root_s + path)
+        except OSError:  # not a symlink, or missing
+            return None
 
     # -- queries ------------------------------------------------------------------------------------
     def _info(self, path: str, s: os.stat_result) -> FileInfo:
@@ -192,7 +210,7 @@ class DirRootFS:
             if self.lstat(base):
                 yield base
             return
-        rx = _glob_regex(pattern)
+        rx = glob_regex(pattern)
         for info in self.walk(base):
             if rx.match(info.path):
                 yield info.path
@@ -201,7 +219,7 @@ class DirRootFS:
         return self._layers.get(norm(path))
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
+def glob_regex(pattern: str) -> re.Pattern[str]:
     """`**/` spans any number of directories, `*` and `?` stay inside one; brackets are literal."""
 
     out = []
@@ -225,4 +243,4 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-__all__ = ["DirRootFS", "FileInfo", "RootFS", "norm"]
+__all__ = ["DirRootFS", "FileInfo", "RootFS", "glob_regex", "norm", "resolve_links"]

@@ -29,7 +29,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from honed.image.rootfs import DirRootFS, norm
+from honed.image.rootfs import DirRootFS, norm, resolve_links
 from honed.model import Access
 from honed.profile import strace as strace_mod
 
@@ -54,6 +54,12 @@ class Evidence:
         try:
             return os.lstat(self._root + path)
         except OSError:
+            return None
+
+    def _readlink(self, path: str) -> str | None:
+        try:
+            return os.readlink(self._root + path)
+        except OSError:  # not a symlink, or missing
             return None
 
     def _add(self, path: str, access: Access) -> None:
@@ -87,30 +93,11 @@ class Evidence:
     def follow(self, path: str, access: Access) -> str:
         """Walk `path` as the kernel would, crediting each symlink passed through (not merged-/usr dir
         links), then the final file with `access`. Returns the resolved path."""
-        parts = [p for p in norm(path).split("/") if p]
-        out: list[str] = []
-        hops = 0
-        while parts:
-            name = parts.pop(0)
-            if name == "..":
-                if out:
-                    out.pop()
-                continue
-            cand = "/" + "/".join([*out, name])
-            s = self._lstat(cand)
-            if s is not None and st.S_ISLNK(s.st_mode):
-                hops += 1
-                if hops > 40:
-                    return cand
-                if cand not in _MERGED_USR:
-                    self._add(cand, Access.LOOKUP)
-                target = os.readlink(self._root + cand)
-                if target.startswith("/"):
-                    out = []
-                parts = [p for p in target.split("/") if p and p != "."] + parts
-                continue
-            out.append(name)
-        final = "/" + "/".join(out)
+        def credit(link: str) -> None:
+            if link not in _MERGED_USR:
+                self._add(link, Access.LOOKUP)
+
+        final = resolve_links(norm(path), self._readlink, on_link=credit)
         self._file_use(final, access)
         return final
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+import pytest
 from packageurl import PackageURL
 
 from honed.model import Access, DpkgMeta, Ecosystem, Location, Package
@@ -160,3 +161,18 @@ def build(tmp: Path) -> tuple[Path, list[Package]]:
     root.mkdir()
     build_tree(root)
     return root, packages(root)
+
+
+# The fixtures of tests/unit/harden and tests/unit/analyze (each conftest imports them from here).
+@pytest.fixture(scope="session")
+def deb() -> Iterator[tuple[Path, list[Package]]]:
+    """The real Debian 12 tree shape and its packages (read-only: the planner never writes)."""
+    with scratch() as d:
+        yield build(d)
+
+
+@pytest.fixture
+def fresh_deb() -> Iterator[tuple[Path, list[Package]]]:
+    """A private copy, for tests that add files to the image or apply a removal."""
+    with scratch() as d:
+        yield build(d)
