@@ -388,6 +388,7 @@ class Sandbox:
                 (self.tmp / d).mkdir()
             mount_overlay(self.lower, self.tmp / "upper", self.tmp / "work", self.merged)
             self._mounted = True
+            self._runtime_files()
         except BaseException:
             self.close()
             raise
@@ -421,6 +422,29 @@ class Sandbox:
         if self.backend == "runc":
             return self._launch_runc(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
         return self._launch_podman(spec, name=name, stdout=stdout, stderr=stderr, on_ready=on_ready)
+
+    def _runtime_files(self) -> None:
+        """Write /etc/hosts and /etc/resolv.conf in the overlay, as docker/podman/runtimes on k8s always provide
+        them over the image's: images rarely ship /etc/hosts (Debian's base has none), so without it
+        `getaddrinfo("localhost")` fails here but not where the app runs. Never in the image (upper dir only),
+        and our own writes are not the app's evidence."""
+        from honed.image.rootfs import DirRootFS
+
+        rootfs = DirRootFS(self.merged)
+        try:
+            resolv = Path("/etc/resolv.conf").read_text()  # the host network is shared: its resolver works
+        except OSError:
+            resolv = ""
+        hosts = f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{self.hostname}\n"
+        for name, text in (("/etc/hosts", hosts), ("/etc/resolv.conf", resolv)):
+            try:
+                path = rootfs.host_path(rootfs.resolve(name))  # a symlinked /etc stays inside the root
+                if path.parent.is_dir() and not path.is_dir():
+                    path.unlink(missing_ok=True)  # a copy-up of the image's file, never the lower one
+                    path.write_text(text)
+                    path.chmod(0o644)
+            except OSError:
+                pass  # no /etc at all (a static binary's image): nothing reads it
 
     def _ensure_cwd(self, cwd: str) -> None:
         """Create a missing working dir (root-owned, 0755) in the overlay, as docker/runc/podman do at start:

@@ -233,6 +233,19 @@ def test_a_missing_workdir_is_created_as_runtimes_do(tiny_rootfs: Path, backend:
     assert not (tiny_rootfs / "data").exists()  # made in the run's overlay, never in the image
 
 
+@pytest.mark.parametrize("backend", ["bwrap", "runc"])
+def test_etc_hosts_is_provided_as_runtimes_do(tiny_rootfs: Path, backend: str) -> None:
+    # Debian's base image has no /etc/hosts; docker/podman always provide one, so getaddrinfo("localhost")
+    # works where the app runs. Without it the original "fails its own tests" and honed refuses to harden.
+    if shutil.which(backend) is None:
+        pytest.skip(f"needs {backend}")
+    r = run_drivers(tiny_rootfs, ProfileOptions(tests=("/bin/cat /etc/hosts",), backend=backend),
+                    config={"config": {"Env": ["PATH=/usr/bin"]}})
+    assert r.error is None and "127.0.0.1\tlocalhost\n" in r.drivers[0].output_tail
+    assert not (tiny_rootfs / "etc/hosts").exists()  # the run's overlay only, never the image
+    assert "/etc/hosts" not in r.paths  # runtime-provided, not the image's evidence
+
+
 def test_missing_sandbox_tool_says_what_to_install(
     tiny_rootfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
