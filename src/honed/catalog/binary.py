@@ -67,10 +67,16 @@ def identify(base: str, data) -> tuple[str, str, str] | None:  # type: ignore[no
     return None
 
 
+# dpkg's own database: a compiled maintainer script (bullseye's bash.preinst is an ELF) belongs to its package
+# and is no program of the image; the streaming catalog keeps these files as metadata, so listing them here
+# also made `sbom` differ between a cold (streamed) and a warm (extracted) cache
+_DPKG_DB = "/var/lib/dpkg/"
+
+
 def run(ctx: Context, paths: list[str]) -> None:
     owned = ctx.cache.get("owned_paths", set())
     for path, _info in sorted(elf.scan(ctx).items()):
-        if path in owned:
+        if path in owned or path.startswith(_DPKG_DB):
             continue
         base = posixpath.basename(path)
         found = None

@@ -79,3 +79,17 @@ def test_stream_caps_what_it_keeps(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     layout = write_oci(tmp_path / "img", [[file("usr/bin/big", b"\x7fELF" + b"\0" * 5000, mode=0o755)]])
     with pytest.raises(ImageError, match="HONED_MAX_UNPACKED"):
         catalog_image(f"oci:{layout}:latest", mode="stream", cache_dir=tmp_path / "cache")
+
+
+def test_elf_maintainer_script_is_no_package_streamed_or_extracted(tmp_path: Path) -> None:
+    # bullseye's bash.preinst is a compiled ELF; a cold (streamed) and a warm (extracted) sbom disagreed on it
+    elf = Path("/usr/bin/true").read_bytes()
+    base = _layers()[0] + [file("var/lib/dpkg/info/bash.preinst", elf, mode=0o755),
+                           file("opt/tool/mystery", elf, mode=0o755)]
+    layout = write_oci(tmp_path / "img", [base])
+    ref = f"oci:{layout}:latest"
+    streamed = catalog_image(ref, mode="stream", cache_dir=tmp_path / "cache")
+    extracted = catalog_image(ref, mode="extract", cache_dir=tmp_path / "cache")
+    assert native.dumps(streamed) == native.dumps(extracted)
+    names = {p.name for p in streamed.packages}
+    assert "mystery" in names and "bash.preinst" not in names
