@@ -560,14 +560,21 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _q(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one query; a database damaged past what open_db checks is a DatabaseError, not a crash."""
+        try:
+            return self._con.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise DatabaseError(f"{self.path} is damaged ({e})", hint=_HINT) from e
+
     def ecosystems(self) -> tuple[str, ...]:
         if self._ecos is None:
-            self._ecos = tuple(r[0] for r in self._con.execute("SELECT DISTINCT ecosystem FROM affected ORDER BY 1"))
+            self._ecos = tuple(r[0] for r in self._q("SELECT DISTINCT ecosystem FROM affected ORDER BY 1"))
         return self._ecos
 
     def affected(self, ecosystem: str, name: str) -> list[AffectedRow]:
         out = []
-        for eco, nm, adv, ranges, versions, urgency in self._con.execute(
+        for eco, nm, adv, ranges, versions, urgency in self._q(
             "SELECT ecosystem, name, advisory, ranges, versions, urgency FROM affected "
             "WHERE ecosystem=? AND name=?",
             (ecosystem, normalise_name(ecosystem, name)),
@@ -588,7 +595,7 @@ class Database:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             q = f"SELECT * FROM advisory WHERE id IN ({','.join('?' * len(chunk))})"
-            for r in self._con.execute(q, chunk):
+            for r in self._q(q, chunk):
                 out[r[0]] = AdvisoryRow(
                     r[0], tuple(r[1].split()) if r[1] else (), tuple(r[2].split()) if r[2] else (),
                     r[3] or "", r[4] or "", r[5] or "", r[6], r[7] or "", bool(r[8]), r[9] or "",
@@ -602,7 +609,7 @@ class Database:
         for i in range(0, len(cves), 500):
             chunk = cves[i : i + 500]
             q = f"SELECT cve FROM kev WHERE cve IN ({','.join('?' * len(chunk))})"
-            out.update(r[0] for r in self._con.execute(q, chunk))
+            out.update(r[0] for r in self._q(q, chunk))
         return out
 
     def cvss(self, cves: Iterable[str]) -> dict[str, list[tuple[str, str, str, float | None]]]:
@@ -611,19 +618,18 @@ class Database:
         for i in range(0, len(cves), 500):
             chunk = cves[i : i + 500]
             q = f"SELECT cve, source, type, vector, score FROM cvss WHERE cve IN ({','.join('?' * len(chunk))})"
-            for cve, src, typ, vec, score in self._con.execute(q, chunk):
+            for cve, src, typ, vec, score in self._q(q, chunk):
                 out.setdefault(cve, []).append((src, typ, vec, score))
         return out
 
     def status(self, *, max_age_days: float = 7.0, now: Callable[[], dt.datetime] = _now) -> DbStatus:
-        c = self._con
         ecos: dict[str, int] = {}
-        for eco, n in c.execute("SELECT ecosystem, COUNT(DISTINCT advisory) FROM affected GROUP BY ecosystem"):
+        for eco, n in self._q("SELECT ecosystem, COUNT(DISTINCT advisory) FROM affected GROUP BY ecosystem"):
             ecos[eco] = n
         srcs = tuple(
             {"name": r[0], "kind": r[1], "records": r[2], "corrupt_skipped": r[3], "withdrawn_skipped": r[4],
              "duplicates": r[5], "sha256": r[6], "newest_record": r[7]}
-            for r in c.execute("SELECT * FROM source ORDER BY name")
+            for r in self._q("SELECT * FROM source ORDER BY name")
         )
         try:
             built = dt.datetime.strptime(self.built_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
@@ -633,14 +639,22 @@ class Database:
         return DbStatus(
             path=str(self.path), digest=self.digest, built_at=self.built_at, age_days=age,
             stale=age > max_age_days, max_age_days=max_age_days,
-            advisories=c.execute("SELECT COUNT(*) FROM advisory").fetchone()[0],
-            affected=c.execute("SELECT COUNT(*) FROM affected").fetchone()[0],
-            kev=c.execute("SELECT COUNT(*) FROM kev").fetchone()[0],
-            cvss=c.execute("SELECT COUNT(*) FROM cvss").fetchone()[0],
+            advisories=self._q("SELECT COUNT(*) FROM advisory")[0][0],
+            affected=self._q("SELECT COUNT(*) FROM affected")[0][0],
+            kev=self._q("SELECT COUNT(*) FROM kev")[0][0],
+            cvss=self._q("SELECT COUNT(*) FROM cvss")[0][0],
             ecosystems=ecos, sources=srcs,
         )
 
 
+_SHAPE = (
+    "SELECT ecosystem, name, advisory, ranges, versions, urgency FROM affected LIMIT 1",
+    "SELECT id, aliases, related, summary, details, cvss_vector, cvss_score, qual_severity, malicious, published,"
+    " modified, source, refs FROM advisory LIMIT 0",
+    "SELECT cve, date_added, name, ransomware FROM kev LIMIT 0",
+    "SELECT cve, source, type, vector, score FROM cvss LIMIT 0",
+    "SELECT name, kind, records, corrupt, withdrawn, duplicates, sha256, newest FROM source LIMIT 0",
+)
 _HINT = "run `honed db update` (or `honed db import ../shared/vulndata`) to rebuild it"
 
 
@@ -652,7 +666,8 @@ def open_db(path: Path | str | None = None) -> Database:
     try:
         con = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False)
         meta = dict(con.execute("SELECT key, value FROM meta").fetchall())
-        con.execute("SELECT 1 FROM affected LIMIT 1").fetchall()
+        for check in _SHAPE:  # every table and column the lookups read, so a damaged db is caught here
+            con.execute(check).fetchall()
     except sqlite3.DatabaseError as e:
         raise DatabaseError(f"{p} is not a honed vulnerability database ({e})", hint=_HINT) from e
     if meta.get("schema") != SCHEMA_NAME:

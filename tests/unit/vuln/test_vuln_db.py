@@ -122,6 +122,31 @@ def test_corrupt_and_foreign_db(tmp_path: Path) -> None:
     assert main(["db", "status", "--db", str(junk)]) == 3
 
 
+def test_damaged_db_is_a_database_error_not_a_crash(tmp_path: Path) -> None:
+    # a db missing a table once opened fine and then crashed the scan (exit 5) at the KEV lookup
+    src = _write_jsonl(tmp_path / "x.osv.jsonl", [json.dumps(r) for r in RECORDS])
+    good = tmp_path / "good.db"
+    import_sources([src], good)
+    for table in ("kev", "cvss", "advisory", "source"):
+        broken = tmp_path / f"no-{table}.db"
+        shutil.copy(good, broken)
+        con = sqlite3.connect(broken)
+        con.execute(f"DROP TABLE {table}")
+        con.commit()
+        con.close()
+        with pytest.raises(DatabaseError, match=f"no such table: {table}"):
+            open_db(broken)
+    # damage found only while querying (pages past the checks) is a DatabaseError too: exit 3, one line
+    with open_db(good) as db:
+        con = sqlite3.connect(good)
+        con.execute("DROP TABLE cvss")
+        con.commit()
+        con.close()
+        with pytest.raises(DatabaseError, match="is damaged") as e:
+            db.cvss(["CVE-2024-0001"])
+        assert e.value.exit_code == 3
+
+
 def test_status_age_and_digest(tmp_path: Path) -> None:
     dbp = tmp_path / "h.db"
     built = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
