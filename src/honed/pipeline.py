@@ -157,12 +157,12 @@ class _Stages:
 
         return scan(cat, db)
 
-    def profile(self, image: Any) -> Any:
+    def profile(self, image: Any, cat: Any) -> Any:
         from honed.errors import ProfileError
         from honed.profile import profile
 
         try:
-            return profile(image, replace(self.o.profile, allow_failing_tests=False), progress=self.say)
+            return profile(image, replace(self.o.profile, allow_failing_tests=False), progress=self.say, catalog=cat)
         except ProfileError as e:
             raise ProfileError(
                 f"refusing to harden: the original image does not pass its own tests ({e}); "
@@ -274,7 +274,7 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
     policy = st.policy()
     with st.timed("profile"):
         say("profiling the original image")
-        usage = st.profile(image)
+        usage = st.profile(image, cat)
 
     work_base = o.output.parent / f"{o.output.name}-work"
     rec.sweep_stale(work_base)  # leftovers of a killed run
@@ -526,11 +526,10 @@ def build_record_files(
     ]
     still = {i for f in hard_scan.findings for i in (f.advisory.id, *f.advisory.aliases)}
     # OpenVEX needs at least one statement: with no vulnerability gone there is no document to write.
-    vex: bytes | None = write_openvex(purl, vex_removed, timestamp=ts, still_present=still, tool_version=__version__)
-    n_vex = len(json.loads(vex)["statements"])
+    vex_doc = write_openvex(purl, vex_removed, timestamp=ts, still_present=still, tool_version=__version__)
+    n_vex = len(json.loads(vex_doc)["statements"])
     summary["vex_statements"] = n_vex
-    if not n_vex:
-        vex = None
+    vex: bytes | None = vex_doc if n_vex else None
     rlog_out: dict[str, Any] = dict(rlog) if rlog else {"removed": removed_pkgs}
     rlog_out["repair"] = {"max_rounds": o.max_rounds, "rounds": [r.as_dict() for r in loop.rounds],
                           "restored": restored}

@@ -38,7 +38,6 @@ def test_nginx_cli_gate(nginx_image, vulndb, tmp_path: Path, capsys: pytest.Capt
     assert vex_path.exists() == (s["vex_statements"] > 0)
     if vex_path.exists():
         import jsonschema
-
         from tests.conftest import SCHEMAS
 
         vex = json.loads(vex_path.read_text())

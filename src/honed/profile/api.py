@@ -83,8 +83,10 @@ def profile(
     options: ProfileOptions | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    catalog: Any = None,
 ) -> UsageReport:
-    """Profile the image `ref` (a reference string, ImageRef or opened Image) with `options`' drivers."""
+    """Profile the image `ref` (a reference string, ImageRef or opened Image) with `options`' drivers.
+    `catalog`: the image's catalog if the caller has it (owners come from it instead of a second catalog)."""
     options = options or ProfileOptions()
     if hasattr(ref, "rootfs") and hasattr(ref, "config"):
         image = ref
@@ -103,4 +105,5 @@ def profile(
         image_ref=str(image.ref),
         image_digest=str(image.manifest_digest or ""),
         image=image,
+        owners=ownership(root, image, catalog) if catalog is not None else None,
     )
