@@ -54,6 +54,7 @@ METADATA_PREFIXES = ("/var/lib/dpkg/", "/usr/share/doc/", "/usr/share/man/", "/u
                      "/usr/share/lintian/", "/usr/share/bug/")
 
 _PYC = re.compile(r"^(?P<dir>.*?)/__pycache__/(?P<stem>[^/.]+)\.[^/]*\.pyc$")
+_QUOTED_ABS = re.compile(r"""['"](/[^'"\n]+)['"]""")
 _PTH_IMPORT = re.compile(r"""__import__\(\s*['"]([A-Za-z_][\w.]*)['"]|^\s*import\s+([\w., ]+)""")
 
 
@@ -106,6 +107,7 @@ class Evidence:
         self.unowned_used: set[str] = set()  # used paths nobody owns (app code, generated files)
         self._ran: set[str] = set()  # canonical paths executed
         self._meta_dirs = self._metadata_dirs()
+        self._hook_dirs: dict[str, set[str]] = {}  # .pth file → directories it puts on sys.path
         self._hook_paths = self._startup_hook_paths()
         names = own.by_name()
         self._by_name = names
@@ -145,7 +147,12 @@ class Evidence:
                 except OSError:
                     continue
                 site = posixpath.dirname(f)
+                dirs = self._hook_dirs.setdefault(f, set())
                 for line in text.splitlines():
+                    line_s = line.strip()
+                    if line_s and not line_s.startswith(("#", "import ", "import\t")):
+                        dirs.add(posixpath.normpath(posixpath.join(site, line_s)))  # site.py: a sys.path entry
+                    dirs.update(_QUOTED_ABS.findall(line))
                     for m in _PTH_IMPORT.finditer(line):
                         mods = [m.group(1)] if m.group(1) else [x.strip() for x in m.group(2).split(",")]
                         for mod in mods:
@@ -156,10 +163,18 @@ class Evidence:
                                 if (f2 == f"{site}/{top}.py" or f2.startswith(f"{site}/{top}/")
                                         or f2.startswith(f"{site}/__pycache__/{top}.")):
                                     out.add(f2)
+                                    if f2.endswith(".py"):  # an import hook (setuptools' editable finder)
+                                        dirs.update(self._quoted_dirs(f2))
                                     src = pyc_source(f2)
                                     if src:
                                         out.add(src)
         return out
+
+    def _quoted_dirs(self, path: str) -> set[str]:
+        try:
+            return set(_QUOTED_ABS.findall(self.own.fs.read_bytes(path, limit=262144).decode("utf-8", "replace")))
+        except OSError:
+            return set()
 
     # -- crediting ----------------------------------------------------------------------------------
     def add_usage(self, paths: Mapping[str, Iterable[Access | str]]) -> None:
@@ -167,6 +182,22 @@ class Evidence:
             kinds = frozenset(Access(k) for k in paths[raw]) - {Access.MISSING}
             if kinds:
                 self._credit(raw, kinds, raw, "", 0)
+        self._credit_sys_path_hooks()
+
+    def _credit_sys_path_hooks(self) -> None:
+        """A .pth hook that puts a directory of used files on sys.path is what makes them importable: an
+        editable install (`pip install -e`, Poetry's project) is a dist of metadata plus a .pth naming the
+        source dir (or importing a finder that maps to it). Without its dist the app's imports fail."""
+        used = set(self.unowned_used)
+        for hits in self.hits.values():
+            used.update(h.path for h in hits if h.kind == "strong")
+        for pth, dirs in sorted(self._hook_dirs.items()):
+            site = posixpath.dirname(pth)
+            for d in sorted({self.own.canon(x) for x in dirs} - {"/", site}):
+                if any(u.startswith(d + "/") for u in used):
+                    for pid in self.own.owners(pth, canonical=True):
+                        self._add(pid, Hit(pth, ("open",), "strong", f"sys.path entry {d} of used files"))
+                    break
 
     def add_program_links(self) -> None:
         """Symlinks in program directories that resolve to a program that ran: fanotify reports only the final

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import realdeb
 
 from honed.analyze import AnalyzeOptions, analyze
@@ -89,6 +91,37 @@ def test_pth_hook_and_metadata_reads_do_not_keep_a_dist(fresh_deb):  # type: ign
     ):
         assert f"{SITE}/{p}" in d, p
     assert not any(p.startswith(f"{SITE}/flask") for p in d)
+
+
+FINDER = "import __editable___svc_1_0_finder; __editable___svc_1_0_finder.install()\n"
+
+
+@pytest.mark.parametrize("form", ["path", "finder"])
+def test_editable_install_pth_keeps_its_dist_when_its_sources_are_used(fresh_deb, form):  # type: ignore[no-untyped-def]
+    # `pip install -e` (setuptools 66, as pip wrote it in a bookworm image) and Poetry's project install: a
+    # dist of metadata plus a .pth naming the source dir (or importing a finder mapping to it). Removing the
+    # dist removed the .pth and `import svc` failed in the hardened image.
+    root, pkgs = fresh_deb
+    if form == "path":
+        svc = dist(root, "svc", "1.0", {"__editable__.svc-1.0.pth": "/srv/svc/src\n"})
+    else:
+        svc = dist(root, "svc", "1.0", {
+            "__editable__.svc-1.0.pth": FINDER,
+            "__editable___svc_1_0_finder.py": "MAPPING = {'svc': '/srv/svc/src/svc'}\nNAMESPACES = {}\n",
+        })
+    unused = dist(root, "other", "2.0", {"__editable__.other-2.0.pth": "/srv/other/src\n"})
+    put(root, "/srv/svc/src/svc/__init__.py", "")
+    put(root, "/srv/svc/src/svc/__pycache__/__init__.cpython-311.pyc", "")
+    put(root, "/srv/other/src/other/__init__.py", "")
+    usage = realdeb.Usage({
+        f"{SITE}/__editable__.svc-1.0.pth": ["open"],  # site.py reads every .pth at start-up
+        f"{SITE}/__editable__.other-2.0.pth": ["open"],
+        "/srv/svc/src/svc/__pycache__/__init__.cpython-311.pyc": ["open"],
+        "/srv/svc/src/svc/__init__.py": ["lookup"],
+    })
+    a = analyze([*pkgs, svc, unused], [], usage, AnalyzeOptions(rootfs=DirRootFS(root), policy=Policy()))
+    removed = {d.package.name for d in a.removed}
+    assert "svc" not in removed and "other" in removed
 
 
 def test_dist_inside_a_deb_moves_with_it(fresh_deb):  # type: ignore[no-untyped-def]
