@@ -45,7 +45,14 @@ STATUS_FILES = (STATUS, "/var/lib/dpkg/status-old", "/var/lib/dpkg/available")
 
 # Files a runtime looks for without opening them (no tracer sees it): kept in files mode.
 # Python finds its prefix by the landmark lib/python3.X/os.py, while `os` itself runs frozen.
-FILES_MODE_KEEP = re.compile(r".*/lib/python3\.\d+/os\.py")
+# And the rarely-used-but-legitimate data of DESIGN §5b, read only on a path a test suite seldom takes (the
+# first real HTTPS call, a user's time zone, an exotic charset, an NSS lookup): a used package keeps it.
+FILES_MODE_KEEP = re.compile(
+    r".*/lib/python3\.\d+/os\.py"
+    r"|.*\.(?:pem|crt)"  # CA bundles: certifi's cacert.pem and the copies vendored by pip, botocore…
+    r"|.*/zoneinfo/.*"  # time-zone data: tzdata, pytz, the tzdata dist
+    r"|.*/gconv/.*|.*/libnss_[^/]*|/usr/lib/locale/.*"  # iconv modules, NSS modules, locale data
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,3 +204,23 @@ def test_npm_nested_and_lockfile(fresh_deb):  # type: ignore[no-untyped-def]
     assert not any(p.startswith(f"{nm}/express") for p in plan.drop)
     newlock = json.loads(plan.replace[f"{nm}/.package-lock.json"])
     assert sorted(newlock["packages"]) == ["node_modules/express", "node_modules/express/node_modules/debug"]
+
+
+def test_files_mode_keeps_rarely_used_data_of_a_used_dist(fresh_deb):  # type: ignore[no-untyped-def]
+    # requests' CA bundle (certifi/cacert.pem) is read on the first real HTTPS call only, which test suites
+    # mock: files mode trimmed it and the hardened app failed with "Could not find a suitable TLS CA
+    # certificate bundle" although verification passed. Same for pytz's zoneinfo.
+    root, pkgs = fresh_deb
+    ce = dist(root, "certifi", "2022.9.24", {
+        "certifi/__init__.py": "from .core import where\n",
+        "certifi/__pycache__/__init__.cpython-311.pyc": "",
+        "certifi/core.py": "",
+        "certifi/cacert.pem": "-----BEGIN CERTIFICATE-----\n",
+        "pytz/zoneinfo/Europe/Paris": "TZif",
+    })
+    usage = realdeb.Usage({f"{SITE}/certifi/__pycache__/__init__.cpython-311.pyc": ["open"]})
+    fs = DirRootFS(root)
+    a = analyze([*pkgs, ce], [], usage, AnalyzeOptions(rootfs=fs, policy=Policy()))
+    drop = set(compute_removal(fs, a, mode="files").drop)
+    assert f"{SITE}/certifi/core.py" in drop  # files mode still trims what was never touched
+    assert f"{SITE}/certifi/cacert.pem" not in drop and f"{SITE}/pytz/zoneinfo/Europe/Paris" not in drop
