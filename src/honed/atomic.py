@@ -9,9 +9,19 @@ import stat
 import tempfile
 from pathlib import Path
 
+from honed.errors import OutputError
+
 
 def atomic_write(path: Path | str, data: bytes) -> None:
-    path = Path(path)
+    try:
+        _atomic_write(Path(path), data)
+    except OutputError:
+        raise
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
     if _special(path):
         # /dev/null, /dev/stdout, a FIFO: renaming over it would replace the device node (for every process
         # on the machine, in the case of /dev/null) with a regular file; such a target is written in place
@@ -51,8 +61,11 @@ def _umask() -> int:
 def atomic_dir(final: Path | str) -> Path:
     """A fresh temp directory beside `final`; pass it to `commit_dir` when it is complete."""
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    except OSError as e:
+        raise OutputError(f"cannot write {final}: {e.strerror or e}") from e
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
     return tmp
 

@@ -30,6 +30,11 @@ class UserError(HonedError):
     exit_code = 3
 
 
+class OutputError(UserError, OSError):
+    """An output path that cannot be written (missing or read-only parent, a directory in a file's place):
+    exit 3 with one line. Still an OSError, so code that handles failed writes keeps working."""
+
+
 class EnvironmentMissingError(HonedError):
     """Something honed needs from the machine is not there: exit 4. The message says what to install."""
 

@@ -64,3 +64,18 @@ def test_atomic_write_to_a_device_or_fifo_writes_in_place(tmp_path: Path) -> Non
     atomic_write(fifo, b"report")
     reader.join(10)
     assert got == [b"report"] and fifo.is_fifo()
+
+
+def test_unwritable_output_is_a_user_error(tmp_path: Path) -> None:
+    # `-o DIR/` or an output below a file was an internal error (exit 5) with a raw OSError
+    from honed.errors import OutputError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for bad in (tmp_path, blocker / "sub" / "report.json"):
+        with pytest.raises(OutputError, match="cannot write") as e:
+            atomic_write(bad, b"data")
+        assert e.value.exit_code == 3 and isinstance(e.value, OSError)
+    with pytest.raises(OutputError):
+        atomic_dir(blocker / "record")
+    assert blocker.read_text() == "x"

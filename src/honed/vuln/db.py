@@ -40,7 +40,7 @@ from typing import IO, Any
 
 from packaging.utils import canonicalize_name
 
-from honed.errors import DatabaseError, UserError
+from honed.errors import DatabaseError, OutputError, UserError
 from honed.vuln.severity import cvss_score
 
 log = logging.getLogger(__name__)
@@ -465,14 +465,20 @@ def import_sources(
             raise UserError(f"advisory source {p} is truncated: {e}") from e
     if not b.adv and not b.kev and not b.cvss:
         raise UserError("the sources held no advisory records", hint="check the paths")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as e:
+        raise OutputError(f"cannot write {dest}: {e.strerror or e}") from e
     os.close(fd)
     try:
         built_at = now().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         digest, n_aff = b.write(Path(tmp), built_at)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
+        try:
+            os.replace(tmp, dest)
+        except OSError as e:  # e.g. --db names a directory
+            raise OutputError(f"cannot write {dest}: {e.strerror or e}") from e
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -147,6 +147,14 @@ def test_damaged_db_is_a_database_error_not_a_crash(tmp_path: Path) -> None:
         assert e.value.exit_code == 3
 
 
+def test_import_to_an_unwritable_path_is_exit_3(tmp_path: Path) -> None:
+    src = _write_jsonl(tmp_path / "x.osv.jsonl", [json.dumps(r) for r in RECORDS])
+    (tmp_path / "adir").mkdir()
+    assert main(["db", "import", "--db", str(tmp_path / "adir"), str(src)]) == 3
+    (tmp_path / "afile").write_text("x")
+    assert main(["db", "import", "--db", str(tmp_path / "afile" / "h.db"), str(src)]) == 3
+
+
 def test_status_age_and_digest(tmp_path: Path) -> None:
     dbp = tmp_path / "h.db"
     built = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
