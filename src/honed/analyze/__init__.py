@@ -15,6 +15,7 @@ from honed.analyze.evidence import Evidence, config_executables
 from honed.analyze.ownership import Ownership
 from honed.analyze.plan import Analysis, Decision, Reason, UpgradeTarget, plan
 from honed.analyze.policy import Policy, load_policy
+from honed.catalog.ownership import OwnershipIndex
 from honed.image.rootfs import RootFS
 from honed.model import Access, Finding, Package
 
@@ -72,7 +73,8 @@ def analyze(catalog: Any, findings: Sequence[Finding], usage: Any, options: Anal
     udig = getattr(usage, "image_digest", "") or ""
     check_usage_digest(udig, options.image_digest)
     packages: Sequence[Package] = tuple(getattr(catalog, "packages", catalog))
-    own = Ownership(packages, options.rootfs)
+    index = getattr(catalog, "ownership", None)  # the catalog's index (canonical paths, diversions)
+    own = Ownership(packages, options.rootfs, index=index if isinstance(index, OwnershipIndex) else None)
     ev = Evidence(own)
     paths: Mapping[str, Iterable[Access | str]] = usage.paths()
     ev.add_usage(paths)

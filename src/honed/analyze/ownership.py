@@ -1,25 +1,27 @@
-"""File → package ownership as the planner needs it: every path canonical, directories told apart.
+"""File → package ownership as the planner needs it, over the catalog's ownership index.
 
-The catalog has an ownership index too; the planner builds its own from the packages' file lists because it
-needs more than "who owns this path": whether an entry is a *directory* entry (never evidence, never removed
-while non-empty), the image's view of each path (file, symlink, dir), and dpkg diversions.
-
-Canonical path = the parent directory resolved through the image's symlinks + the unresolved last component.
-That maps dpkg's pre-merged-/usr names (`/bin/bash`, `/lib64/ld-linux-x86-64.so.2`) and the tracer's resolved
-names (`/usr/bin/bash`) onto one key, while a symlink that *is* a package file (`/usr/bin/python3`) stays itself.
+The catalog's `OwnershipIndex` gives the canonical form of every path (parent directory resolved through the
+image's directory symlinks, last component kept: dpkg's pre-merged-/usr `/bin/bash` and the tracer's
+`/usr/bin/bash` meet, a symlink a package ships stays itself) and each package's canonical file list with dpkg
+diversions applied. The planner adds what only it needs: the image's view of each path (one walk: file,
+symlink, dir), which entries are *directories* (never evidence, never removed while non-empty; a listed path
+with listed children is one even where the image has a symlink, `/bin`), a package's directory entries and
+conffiles in its list, and a Python dist's / npm package's metadata directory with everything under it.
 """
 
 from __future__ import annotations
 
 import bisect
 import posixpath
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from honed.image.rootfs import FileInfo, RootFS, norm
-from honed.model import DpkgMeta, Ecosystem, NpmMeta, Package, PythonMeta
+from honed.catalog import dpkg as catalog_dpkg
+from honed.catalog.ownership import OwnershipIndex
+from honed.image.rootfs import FileInfo, RootFS, norm, resolve_links
+from honed.model import DpkgMeta, NpmMeta, Package, PythonMeta
 
-DIVERSIONS = "/var/lib/dpkg/diversions"
+DIVERSIONS = catalog_dpkg.DIVERSIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,40 +32,23 @@ class Diversion:
 
 
 def parse_diversions(data: bytes) -> tuple[Diversion, ...]:
-    """dpkg's diversions file: groups of three lines (original, diverted-to, package)."""
-    lines = data.decode("utf-8", "replace").splitlines()
-    out = []
-    for i in range(0, len(lines) - 2, 3):
-        out.append(Diversion(norm(lines[i]), norm(lines[i + 1]), lines[i + 2].strip()))
-    return tuple(out)
+    """dpkg's diversions file (read by the catalog's parser) as Diversion records."""
+    return tuple(Diversion(norm(f), norm(t), by) for f, t, by in catalog_dpkg.parse_diversions(data))
 
 
 class Canon:
-    """Canonicalises image paths through the image's directory symlinks (cached per parent directory)."""
+    """Canonical image paths (the catalog index's canonical form) plus the image's view of them."""
 
-    def __init__(self, rootfs: RootFS, entries: Mapping[str, FileInfo] | None = None) -> None:
-        self.fs = rootfs
-        self._parents: dict[str, str] = {"/": "/"}
-        self._lstat: dict[str, FileInfo | None] = {}
+    def __init__(self, canonical: Callable[[str], str], entries: Mapping[str, FileInfo]) -> None:
+        self._canonical = canonical
         self.entries = entries  # a walk of the whole image: lstat without touching the filesystem again
 
     def __call__(self, path: str) -> str:
-        p = norm(path)
-        if p == "/":
-            return p
-        parent, name = posixpath.split(p)
-        rp = self._parents.get(parent)
-        if rp is None:
-            rp = self._parents[parent] = self.fs.resolve(parent)
-        return posixpath.join(rp, name)
+        return self._canonical(path)
 
     def lstat(self, path: str) -> FileInfo | None:
-        """lstat of a canonical path (cached)."""
-        if self.entries is not None:
-            return self.entries.get(path)
-        if path not in self._lstat:
-            self._lstat[path] = self.fs.lstat(path)
-        return self._lstat[path]
+        """lstat of a canonical path."""
+        return self.entries.get(path)
 
     def link_target(self, path: str) -> str | None:
         """The canonical path a symlink (given canonically) points at, one hop; None if not a symlink."""
@@ -72,6 +57,23 @@ class Canon:
             return None
         t = info.link_target
         return self(t if t.startswith("/") else posixpath.join(posixpath.dirname(path), t))
+
+
+def dir_links(entries: Mapping[str, FileInfo]) -> dict[str, str]:
+    """The image's symlinks that resolve to a directory → that directory (what the catalog's index uses)."""
+
+    def readlink(p: str) -> str | None:
+        e = entries.get(p)
+        return e.link_target if e is not None and e.kind == "symlink" else None
+
+    out = {}
+    for p, info in entries.items():
+        if info.kind == "symlink":
+            r = resolve_links(p, readlink)
+            e = entries.get(r)
+            if e is not None and e.kind == "dir":
+                out[p] = r
+    return out
 
 
 def anchor(pkg: Package) -> str | None:
@@ -89,7 +91,9 @@ def anchor(pkg: Package) -> str | None:
 
 
 class Ownership:
-    """Who owns each canonical path, which entries are directories, and each package's canonical files."""
+    """Who owns each canonical path, which entries are directories, and each package's canonical files.
+
+    `index`: the catalog's ownership index of these packages (built here from the image when not given)."""
 
     def __init__(
         self,
@@ -97,42 +101,42 @@ class Ownership:
         rootfs: RootFS,
         *,
         diversions: Iterable[Diversion] | None = None,
+        index: OwnershipIndex | None = None,
     ) -> None:
         self.fs = rootfs
         # One walk of the image (sorted, symlinks not followed: every path in it is canonical).
         self.entries: dict[str, FileInfo] = {i.path: i for i in rootfs.walk("/")}
-        self.canon = Canon(rootfs, self.entries)
         self._sorted: list[str] | None = None
         self.packages: dict[str, Package] = {p.id: p for p in packages}
-        if diversions is None:
-            try:
-                diversions = parse_diversions(rootfs.read_bytes(DIVERSIONS))
-            except OSError:
-                diversions = ()
-        self.diversions = tuple(diversions)
-        div = {d.original: d for d in self.diversions}
-        raw_by_pkg: dict[str, list[str]] = {}
-        for p in packages:
-            raw_by_pkg[p.id] = list(self._raw_files(p))
+        if index is None:
+            if diversions is None:
+                try:
+                    diversions = parse_diversions(rootfs.read_bytes(DIVERSIONS))
+                except OSError:
+                    diversions = ()
+            triples = [(d.original, d.diverted_to, d.by) for d in diversions]
+            index = OwnershipIndex((), dir_links(self.entries), triples)
+        self.index = index
+        self.canon = Canon(index.canonical, self.entries)
+        self.diversions: tuple[Diversion, ...] = (
+            tuple(diversions)
+            if diversions is not None
+            else tuple(Diversion(norm(f), norm(t), by) for f, t, by in index.diversions)
+        )
+        extra_by_pkg: dict[str, list[str]] = {p.id: list(self._extra(p)) for p in packages}
         # A listed path with listed children is a directory entry even where the image has a symlink (/bin).
-        all_raw = {norm(f) for fs in raw_by_pkg.values() for f in fs}
-        parents_listed = {posixpath.dirname(f) for f in all_raw}
+        parents_listed = {posixpath.dirname(norm(f)) for p in packages for f in p.files}
+        parents_listed.update(posixpath.dirname(norm(f)) for fs in extra_by_pkg.values() for f in fs)
         for p in packages:  # the catalog already split directory entries out of dpkg lists
             parents_listed.update(norm(d) for d in getattr(p.meta, "dirs", ()) or ())
         self.by_path: dict[str, list[str]] = {}
         self.dirs: set[str] = set()
         self.files_of: dict[str, tuple[str, ...]] = {}
-        for pid, raws in raw_by_pkg.items():
-            pkg = self.packages[pid]
-            name = pkg.name
+        for pid, pkg in self.packages.items():
             out: list[str] = []
-            for raw in raws:
-                r = norm(raw)
-                d = div.get(r)
-                if d is not None and d.by != name and pkg.ecosystem == Ecosystem.DEBIAN:
-                    r = d.diverted_to  # this package's copy lives where the diversion put it
-                c = self.canon(r)
-                if r in parents_listed:
+            for raw in (*pkg.files, *extra_by_pkg[pid]):
+                c = index.claimed(pkg, raw)
+                if norm(raw) in parents_listed:
                     self.dirs.add(c)
                 out.append(c)
                 owners = self.by_path.setdefault(c, [])
@@ -145,15 +149,15 @@ class Ownership:
                 if info is not None and info.kind == "dir":
                     self.dirs.add(c)
 
-    def _raw_files(self, pkg: Package) -> Iterator[str]:
+    def _extra(self, pkg: Package) -> Iterator[str]:
+        """What the planner counts in a package beyond its file list: a dpkg package's directory entries and
+        conffiles; a Python dist's / npm package's metadata dir and every file under it (RECORD may be
+        incomplete; npm metadata lists none). Nested node_modules belong to the packages inside them."""
         m = pkg.meta
-        yield from pkg.files
         if isinstance(m, DpkgMeta):
             yield from getattr(m, "dirs", ())
             yield from m.conffiles
         elif isinstance(m, PythonMeta | NpmMeta):
-            # the metadata dir / package dir itself, and every file under it (RECORD may be incomplete;
-            # npm metadata lists none). Nested node_modules belong to the packages inside them.
             top = m.dist_dir if isinstance(m, PythonMeta) else m.package_dir
             yield top
             real = self.canon(top.rstrip("/"))

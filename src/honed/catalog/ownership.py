@@ -82,8 +82,8 @@ class OwnershipIndex:
 
     def add(self, packages: Iterable[Package]) -> None:
         """Index more packages (the unowned-binary cataloger adds its own after the others)."""
-        owners, dirs, divert = self._owners, self._dirs, self._divert
-        cpath, cdir = self.canon.path, self.canon.directory
+        owners, dirs, claimed = self._owners, self._dirs, self.claimed
+        cdir = self.canon.directory
         for pkg in packages:
             pid = pkg.id
             if pid in self._files_of:
@@ -91,11 +91,7 @@ class OwnershipIndex:
             meta = pkg.meta
             mine: list[str] = []
             for f in claims(pkg):
-                c = cpath(f)
-                if divert and c in divert:
-                    to, by = divert[c]
-                    if isinstance(meta, DpkgMeta) and pkg.name != by:
-                        c = to  # another package's copy of a diverted file lives at the diversion target
+                c = claimed(pkg, f)
                 got = owners.get(c)
                 if got is None:
                     owners[c] = (pid,)
@@ -137,6 +133,16 @@ class OwnershipIndex:
 
     def dirs_of(self, package_id: str) -> tuple[str, ...]:
         return self._dirs_of.get(package_id, ())
+
+    def claimed(self, pkg: Package, path: str) -> str:
+        """The canonical path where `pkg`'s copy of the listed `path` lives: another package's dpkg diversion
+        moves it to the diversion target (`/bin/sh` stays dash's, bash's copy is `/bin/sh.distrib`)."""
+        c = self.canon.path(path)
+        if self._divert and c in self._divert:
+            to, by = self._divert[c]
+            if isinstance(pkg.meta, DpkgMeta) and pkg.name != by:
+                return to
+        return c
 
     def canonical(self, path: str) -> str:
         return self.canon.path(path)
