@@ -132,6 +132,17 @@ def _resolve_target(target: Any, config: Mapping[str, Any] | None) -> tuple[Path
     return Path(target), config or {}
 
 
+def healthcheck_argv(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The argv of the image config's Healthcheck (docker's schema; OCI configs have none): CMD or CMD-SHELL."""
+    cfg = config.get("config", config) or {}
+    test = list((cfg.get("Healthcheck") or {}).get("Test") or [])
+    if len(test) > 1 and test[0] == "CMD":
+        return tuple(str(a) for a in test[1:])
+    if len(test) > 1 and test[0] == "CMD-SHELL":
+        return ("/bin/sh", "-c", str(test[1]))
+    return ()  # NONE, inherited, or empty
+
+
 _NO_PROXY = urllib.request.build_opener(
     urllib.request.ProxyHandler({})
 )  # probes go to loopback, never a proxy
@@ -382,6 +393,7 @@ class _Run:
             self._openapi(ports[0], o.openapi)
         for cmd in o.host_tests:
             self._host_test(cmd, ports[0] if ports else None)
+        self._healthcheck(app)
         if o.duration is not None and app is not None:
             self.progress(f"letting the app run for {o.duration:g} s")
             t = time.monotonic()
@@ -404,7 +416,22 @@ class _Run:
                     seen.append(probe)
         return seen
 
-    def _in_image_test(self, cmd: str) -> None:
+    def _healthcheck(self, app: Proc | None) -> None:
+        """The image's HEALTHCHECK, run like an in-image test while the app runs: docker runs it all the time
+        and restarts an unhealthy app, so what it needs (curl's libraries, not just its binary) is used. A
+        failing attempt is retried twice, a second apart (docker's default retries; the app may be warming)."""
+        argv = healthcheck_argv(self.cfg)
+        if not argv or app is None or app.returncode is not None or self.o.command:
+            return
+        cmd = shlex.join(argv)
+        for attempt in range(3):
+            self._in_image_test(cmd, kind="healthcheck")
+            if self.drivers[-1].ok or attempt == 2:
+                return
+            self.drivers.pop()
+            time.sleep(1)
+
+    def _in_image_test(self, cmd: str, kind: str = "test") -> None:
         try:
             argv = tuple(shlex.split(cmd))
         except ValueError as e:
@@ -431,7 +458,7 @@ class _Run:
             tail = f"\n[honed: killed after {self.o.timeout:g} s timeout]"
         self.drivers.append(
             DriverResult(
-                kind="test",
+                kind=kind,
                 command=cmd,
                 ok=rc == 0,
                 exit_code=rc,

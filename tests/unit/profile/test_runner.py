@@ -246,6 +246,17 @@ def test_etc_hosts_is_provided_as_runtimes_do(tiny_rootfs: Path, backend: str) -
     assert "/etc/hosts" not in r.paths  # runtime-provided, not the image's evidence
 
 
+def test_the_image_healthcheck_runs_beside_the_app(tiny_rootfs: Path) -> None:
+    # docker runs HEALTHCHECK all the time; crediting only its binary (not what it loads) shipped images whose
+    # `curl -f …` healthcheck died on a missing libcurl, so the app was restarted as unhealthy forever
+    hc = {"Test": ["CMD-SHELL", "cat /etc/hello.txt"]}
+    cfg = {"config": {"Cmd": ["/bin/sleep", "30"], "Env": ["PATH=/usr/bin"], "Healthcheck": hc}}
+    r = run_drivers(tiny_rootfs, ProfileOptions(), config=cfg)
+    hcs = [d for d in r.drivers if d.kind == "healthcheck"]
+    assert r.error is None and len(hcs) == 1 and hcs[0].ok and hcs[0].output_tail == "hello\n"
+    assert hcs[0].command == "/bin/sh -c 'cat /etc/hello.txt'" and "/etc/hello.txt" in r.paths
+
+
 def test_missing_sandbox_tool_says_what_to_install(
     tiny_rootfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
