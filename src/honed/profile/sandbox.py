@@ -250,6 +250,28 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _ignores_sigterm(pid: int) -> bool:
+    """The kernel drops SIGTERM for this process: ignored, or it is a pid namespace's init (a container's
+    pid 1) without a handler — e.g. a Python server run by runc. Then a stop grace is only lost time."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        bit = 1 << (signal.SIGTERM - 1)
+        if int(fields["SigIgn"], 16) & bit:
+            return True
+        return fields["NSpid"].split()[-1] == "1" and not int(fields["SigCgt"], 16) & bit
+    except (OSError, KeyError, ValueError):
+        return False
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def descendants(pid: int) -> list[int]:
     out, stack = [], [pid]
     while stack:
@@ -327,8 +349,17 @@ class Proc:
         if self.popen.poll() is not None:
             self.kill()
             return
-        # bwrap's own pid 1 ignores SIGTERM; the app is its child.
-        for pid in _children(self.init_pid) or [self.init_pid]:
+        if not _ignores_sigterm(self.init_pid):
+            targets = [self.init_pid]  # as `docker stop`: the container's pid 1 passes it on as it likes
+        elif _comm(self.init_pid) == "bwrap":
+            # bwrap's own pid 1 ignores SIGTERM; the app is its child
+            targets = [p for p in _children(self.init_pid) if not _ignores_sigterm(p)]
+        else:
+            targets = []  # the app is pid 1 (runc, podman) with no handler: waiting would change nothing
+        if not targets:
+            self.kill()
+            return
+        for pid in targets:
             _kill(pid, signal.SIGTERM)
         if self.wait(grace) is None:
             self.kill()

@@ -257,6 +257,21 @@ def test_the_image_healthcheck_runs_beside_the_app(tiny_rootfs: Path) -> None:
     assert hcs[0].command == "/bin/sh -c 'cat /etc/hello.txt'" and "/etc/hello.txt" in r.paths
 
 
+@pytest.mark.skipif(shutil.which("runc") is None, reason="needs runc")
+def test_a_pid_1_app_without_a_sigterm_handler_is_not_waited_for(tiny_rootfs: Path) -> None:
+    # under runc the app is its container's pid 1: the kernel drops SIGTERM without a handler, so the stop
+    # grace was 5 s lost per run; an app that handles SIGTERM still gets it and its shutdown is evidence
+    opts = ProfileOptions(command=("sleep", SLEEP[4]), tests=("true",), backend="runc", stop_grace=10.0)
+    t = time.monotonic()
+    r = run_drivers(tiny_rootfs, opts)
+    assert time.monotonic() - t < 5 and r.error is None and all(d.ok for d in r.drivers)
+    trap = "trap 'cat /etc/hello.txt; exit 0' TERM; while :; do sleep 0.1; done"
+    opts = ProfileOptions(command=("/bin/sh", "-c", trap), tests=("true",), backend="runc", stop_grace=10.0)
+    r = run_drivers(tiny_rootfs, opts)
+    assert r.drivers[-1].kind == "app" and r.drivers[-1].exit_code == 0 and "hello" in r.drivers[-1].output_tail
+    _no_leftovers(SLEEP[4])
+
+
 def test_missing_sandbox_tool_says_what_to_install(
     tiny_rootfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
