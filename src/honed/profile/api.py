@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -66,16 +67,32 @@ def check(result: RunResult, options: ProfileOptions) -> None:
     if result.error is not None:
         raise ProfileError(result.error)
     failed = result.failed_drivers()
+    app = next((d for d in failed if d.kind == "app"), None)
+    if app is not None:
+        # the app died on its own while the drivers ran: their failures follow from it (an entered test dies
+        # with the app's pid namespace), and a crashed app is no evidence even with --allow-failing-tests
+        last = app.output_tail.strip().splitlines()[-1:] or ["(none)"]
+        raise ProfileError(
+            f"the app crashed ({_status(app.exit_code)}) while the tests ran; last output: {last[0][:200]}"
+        )
     if failed and not options.allow_failing_tests:
         d = failed[0]
-        code = (
-            "timed out" if d.exit_code is None and d.kind in ("test", "host-test") else f"exit {d.exit_code}"
-        )
+        code = "timed out" if d.exit_code is None and d.kind in ("test", "host-test") else _status(d.exit_code)
         last = d.output_tail.strip().splitlines()[-1:] or ["(no output)"]
         raise ProfileError(
             f"{d.kind} {d.command!r} failed ({code}); last line: {last[0][:200]}",
             hint="fix the tests, or pass --allow-failing-tests to keep the evidence anyway",
         )
+
+
+def _status(code: int | None) -> str:
+    """`exit 3`, or `killed by SIGSEGV` for a negative (signal) status."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            pass
+    return f"exit {code}"
 
 
 def profile(

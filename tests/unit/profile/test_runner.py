@@ -95,6 +95,19 @@ def test_a_one_shot_app_that_exits_cleanly_is_evidence_not_a_crash(tiny_rootfs: 
     assert crash.error is not None and "crashed (exit 4) on start" in crash.error
 
 
+def test_app_crashing_while_the_tests_run_is_blamed_on_the_app(tiny_rootfs: Path) -> None:
+    # the entered test dies with the app's pid namespace; the error named the test ("exit -9") and
+    # --allow-failing-tests accepted the run of a crashed app
+    app = ("/bin/sh", "-c", "sleep 1.5; echo dying >&2; kill -SEGV $$")
+    for allow in (False, True):
+        opts = ProfileOptions(command=app, tests=(f"sleep {SLEEP[2]}",), allow_failing_tests=allow)
+        r = run_drivers(tiny_rootfs, opts)
+        # (under heavy load the crash may come before the tests start: blamed on the app either way)
+        with pytest.raises(ProfileError, match=r"the app crashed \(.*\) (while the tests ran|on start).*dying"):
+            check(r, opts)
+    _no_leftovers(SLEEP[2])
+
+
 def test_port_that_never_opens_is_a_bounded_wait(tiny_rootfs: Path, free_port: int) -> None:
     opts = ProfileOptions(command=("sleep", SLEEP[0]), http_probes=(HttpProbe(free_port),), start_timeout=1.5)
     t = time.monotonic()
