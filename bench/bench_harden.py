@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -79,7 +80,7 @@ def main() -> int:
         if db_path is None:
             db_path = Path(tmp) / "honed.db"
             import_sources([ROOT.parent / "shared" / "vulndata"], db_path)
-        results = {}
+        results: dict[str, dict[str, Any]] = {}
         for name in args.images.split(","):
             img = ensure(name)
             usage = profile(img.ref, ProfileOptions(tests=(SUITES[name],)))

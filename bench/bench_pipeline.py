@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-DRIVERS = {
+DRIVERS: dict[str, dict[str, tuple[str, ...]]] = {
     "flask-app": {"tests": ("pytest /app/tests",), "http_probes": ("8000/health",)},
     "node-app": {"tests": ("node --test /app/test/",), "http_probes": ("3000/",)},
     "nginx-site": {"tests": (), "http_probes": ("80/",)},

@@ -107,7 +107,10 @@ def test_multi_platform_index_picks_linux_amd64(tmp_path: Path, monkeypatch: pyt
     lay = tmp_path / "multi"
     descs = []
     for arch in ("arm64", "amd64", "s390x"):
-        one = write_oci(tmp_path / arch, [[file("arch", arch)]], mutate_config=lambda c, a=arch: c.update(architecture=a))
+        def set_arch(c: dict[str, object], a: str = arch) -> None:
+            c["architecture"] = a
+
+        one = write_oci(tmp_path / arch, [[file("arch", arch)]], mutate_config=set_arch)
         d = json.loads((one / "index.json").read_text())["manifests"][0]
         d.pop("annotations")
         d["platform"] = {"os": "linux", "architecture": arch}

@@ -30,7 +30,8 @@ def test_delta_counts() -> None:
     assert {(f.advisory.id, f.package_name) for f in d.removed_findings} == {
         ("CVE-1", "openssl"), ("CVE-2", "perl-base"), ("CVE-4", "tar")}
     assert (d.vulnerabilities_before, d.vulnerabilities_after) == (4, 2)
-    assert list(d.as_dict()["before"]) == ["CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN"]
+    before = d.as_dict()["before"]
+    assert isinstance(before, dict) and list(before) == ["CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN"]
 
 
 def test_parse_fail_on() -> None:

@@ -63,7 +63,11 @@ def test_unexplained_failure_stops_at_once() -> None:
         return CheckRun("d", (DriverResult("test", "npm test", False, 1, 0.1, "AssertionError: 2 == 3"),))
 
     calls: list[tuple[str, ...]] = []
-    r = verify_and_repair(_candidate(ALL), lambda k: calls.append(k) or _candidate(ALL), None, check=broken)
+    def reharden(k: tuple[str, ...]) -> Candidate:
+        calls.append(k)
+        return _candidate(ALL)
+
+    r = verify_and_repair(_candidate(ALL), reharden, None, check=broken)
     assert not r.ok and calls == [] and len(r.rounds) == 1
     assert "no evidence links the failure to a removed package" in r.failure_message()
     assert "AssertionError: 2 == 3" in r.failure_message()

@@ -41,10 +41,10 @@ def _oci_validator(folder: Path, name: str):  # type: ignore[no-untyped-def]
     def retrieve(uri: str) -> Resource:  # type: ignore[type-arg]
         f = folder / pathlib.PurePosixPath(urlsplit(uri).path).name
         if not f.is_file():
-            raise NoSuchResource(ref=uri)
+            raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # attrs field, invisible to mypy
         return Resource.from_contents(json.loads(f.read_text()), default_specification=spec)
 
-    return cls(schema, registry=Registry(retrieve=retrieve))
+    return cls(schema, registry=Registry(retrieve=retrieve))  # type: ignore[call-arg]  # attrs field
 
 
 def test_manifest_schema_valid_and_deterministic(schemas: Path) -> None:

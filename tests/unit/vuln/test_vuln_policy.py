@@ -80,7 +80,7 @@ def _vex(tmp_path: Path, statements: list[dict[str, object]]) -> Path:
 
 
 def test_openvex_not_affected_suppresses_with_justification(tmp_path: Path, schemas: Path) -> None:
-    stmts = [
+    stmts: list[dict[str, object]] = [
         {"vulnerability": {"name": "GHSA-m2qf-hxjv-5gpq"}, "products": [{"@id": "pkg:pypi/flask"}],
          "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"},
         {"vulnerability": {"name": "CVE-2024-0002"},

@@ -193,8 +193,8 @@ def test_cli_scan_sbom_formats_and_gate(vulndb: Path, sbom: Path, tmp_path: Path
 
 
 def test_spdx_sbom_gives_same_findings(result: ScanResult, vulndb: Path, tmp_path: Path) -> None:
-    pk = []
-    for c in CDX["components"]:
+    pk: list[dict[str, object]] = []
+    for c in CDX["components"]:  # type: ignore[attr-defined]
         if c.get("purl"):
             pk.append({"SPDXID": f"SPDXRef-{len(pk)}", "name": c["name"], "versionInfo": c["version"],
                        "downloadLocation": "NOASSERTION",
