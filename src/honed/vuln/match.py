@@ -246,7 +246,12 @@ def _max_fixed(eco: str, fixes: Sequence[str]) -> str | None:
 
 
 def _severity(
-    ids: Sequence[str], primary: str, advs: dict[str, AdvisoryRow], cvss: dict[str, list[Any]], urgency: str
+    ids: Sequence[str],
+    primary: str,
+    advs: dict[str, AdvisoryRow],
+    cvss: dict[str, list[Any]],
+    urgency: str,
+    cve_advs: dict[str, AdvisoryRow] | None = None,
 ) -> tuple[Severity, str, float | None]:
     # 1. a CVSS vector on the records themselves (primary first)
     order = [*(i for i in ids if i == primary), *sorted(i for i in ids if i != primary)]
@@ -261,6 +266,10 @@ def _severity(
         for _src, t, vec, score in sorted(rows):
             if t == typ and score is not None:
                 return sev.from_score(score), vec, score
+    for c in cves:  # 2b. the vector of the CVE's own record from another source
+        a = (cve_advs or {}).get(c)
+        if a and a.cvss_vector and a.cvss_score is not None:
+            return sev.from_score(a.cvss_score), a.cvss_vector, a.cvss_score
     # 3. the source's qualitative rating
     for i in order:
         a = advs.get(i)
@@ -286,6 +295,9 @@ def merge(
     all_names = set(ids) | {a for i in ids if i in advs for a in advs[i].aliases}
     kev = db.kev(x for x in all_names if x.startswith("CVE-"))
     cvss = db.cvss(x for x in all_names if x.startswith("CVE-"))
+    # the CVE records of other sources (e.g. Debian's, with NVD's vector) rate findings whose own records
+    # carry none: Go's vulndb never does, so every Go finding was UNKNOWN and passed any --fail-on
+    cve_advs = db.advisories(x for x in all_names if x.startswith("CVE-") and x not in advs)
 
     per_pkg: dict[str, list[RawMatch]] = {}
     for m in raw:
@@ -328,7 +340,7 @@ def merge(
                     names.add(dm.advisory)
             primary = _primary(gids, names)
             urgency = next((m.urgency for m in gms if m.urgency), "")
-            severity, vector, score = _severity(gids, primary, advs, cvss, urgency)
+            severity, vector, score = _severity(gids, primary, advs, cvss, urgency, cve_advs)
             pa = advs.get(primary) or next((advs[i] for i in gids if i in advs), None)
             fixes = [m.fixed for m in gms if m.fixed]
             malicious = any(advs[i].malicious for i in gids if i in advs)

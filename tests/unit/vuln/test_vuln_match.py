@@ -180,6 +180,15 @@ def test_go_stdlib_from_toolchain_version(db: Database) -> None:
     assert match([lang(Ecosystem.GO, "example.com/app", "(devel)", "pkg:golang/example.com/app")], None, db) == ()
 
 
+def test_go_findings_rated_from_the_cve_record_of_another_source(db: Database) -> None:
+    # Go's vulndb records carry no severity: GO-2023-1752 was UNKNOWN (passing any --fail-on) although the
+    # db holds CVE-2023-24540 (its alias) with NVD's 9.8 vector from the Debian CVE data
+    fs = by(match([lang(Ecosystem.GO, "stdlib", "go1.19.8", "pkg:golang/stdlib@1.19.8")], None, db), "stdlib")
+    f = fs["CVE-2023-24540"]
+    assert "GO-2023-1752" in f.advisory.aliases
+    assert (f.advisory.severity, f.advisory.cvss_score) == (Severity.CRITICAL, 9.8)
+
+
 def test_os_packages_without_distro_are_reported_as_unmatched(db: Database) -> None:
     from honed.vuln.sbom import SbomCatalog, SbomDistro
     from honed.vuln.scan import scan
