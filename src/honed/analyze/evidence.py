@@ -108,6 +108,7 @@ class Evidence:
         self._ran: set[str] = set()  # canonical paths executed
         self._meta_dirs = self._metadata_dirs()
         self._hook_dirs: dict[str, set[str]] = {}  # .pth file → directories it puts on sys.path
+        self._asked_meta: set[str] = set()  # METADATA/PKG-INFO files read selectively (see add_usage)
         self._hook_paths = self._startup_hook_paths()
         names = own.by_name()
         self._by_name = names
@@ -178,11 +179,27 @@ class Evidence:
 
     # -- crediting ----------------------------------------------------------------------------------
     def add_usage(self, paths: Mapping[str, Iterable[Access | str]]) -> None:
+        self._asked_meta = self._selective_metadata_reads(paths)
         for raw in sorted(paths):
             kinds = frozenset(Access(k) for k in paths[raw]) - {Access.MISSING}
             if kinds:
                 self._credit(raw, kinds, raw, "", 0)
         self._credit_sys_path_hooks()
+
+    def _selective_metadata_reads(self, paths: Mapping[str, Iterable[Access | str]]) -> set[str]:
+        """METADATA / PKG-INFO files opened when the run did not read those of most dists: that is
+        `importlib.metadata.version("myapp")` asking for one dist by name (an app run from its source dir reads
+        the installed copy's version: without the dist, PackageNotFoundError on every start). Reading nearly
+        all of them is an enumeration (`import pkg_resources`, `pip list`): no evidence, as for entry_points."""
+        dist_dirs = {self.own.canon(p.meta.dist_dir) for p in self.own.packages.values()
+                     if isinstance(p.meta, PythonMeta) and p.meta.dist_dir}
+        read = set()
+        for raw, kinds in paths.items():
+            c = self.own.canon(raw)
+            if (posixpath.basename(c) in ("METADATA", "PKG-INFO") and posixpath.dirname(c) in dist_dirs
+                    and Access.OPEN in {Access(k) for k in kinds}):
+                read.add(c)
+        return read if len(read) * 2 < len(dist_dirs) else set()
 
     def _credit_sys_path_hooks(self) -> None:
         """A .pth hook that puts a directory of used files on sys.path is what makes them importable: an
@@ -239,6 +256,8 @@ class Evidence:
         self.touched.add(c)
         if c in self._hook_paths:
             kind = "startup-hook"
+        elif c in self._asked_meta and Access.OPEN in kinds:
+            kind, via = "strong", via or "metadata read by name"
         elif self.is_metadata(c):
             kind = "metadata"
         elif kinds & STRONG:

@@ -223,3 +223,20 @@ def test_files_mode_keeps_rarely_used_data_of_a_used_dist(fresh_deb):  # type: i
     drop = set(compute_removal(fs, a, mode="files").drop)
     assert f"{SITE}/certifi/core.py" in drop  # files mode still trims what was never touched
     assert f"{SITE}/certifi/cacert.pem" not in drop and f"{SITE}/pytz/zoneinfo/Europe/Paris" not in drop
+
+
+def test_a_dist_whose_metadata_is_asked_for_by_name_stays(fresh_deb):  # type: ignore[no-untyped-def]
+    # `python -m myapp` from its source dir imports /srv/myapp, and `importlib.metadata.version("myapp")`
+    # reads the installed copy's METADATA: removing that dist broke every start (PackageNotFoundError).
+    # Reading (nearly) every dist's metadata is an enumeration (pkg_resources, pip list) and keeps nothing.
+    root, pkgs = fresh_deb
+    dists = [dist(root, n, "1.0", {f"{n}/__init__.py": ""}) for n in ("myapp", "other", "third")]
+    fs = DirRootFS(root)
+
+    def removed(read: tuple[str, ...]) -> set[str]:
+        usage = realdeb.Usage({f"{SITE}/{n}-1.0.dist-info/METADATA": ["open"] for n in read})
+        a = analyze([*pkgs, *dists], [], usage, AnalyzeOptions(rootfs=fs, policy=Policy()))
+        return {d.package.name for d in a.removed} & {"myapp", "other", "third"}
+
+    assert removed(("myapp",)) == {"other", "third"}
+    assert removed(("myapp", "other", "third")) == {"myapp", "other", "third"}
