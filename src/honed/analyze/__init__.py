@@ -79,6 +79,7 @@ def analyze(catalog: Any, findings: Sequence[Finding], usage: Any, options: Anal
     paths: Mapping[str, Iterable[Access | str]] = usage.paths()
     ev.add_usage(paths)
     ev.add_config(config_executables(options.image_config))
+    ev.add_config_env(options.image_config)
     ev.add_program_links()
     runs, drivers = usage_drivers(usage)
     distro = _distro(getattr(catalog, "distro", None))

@@ -247,6 +247,17 @@ class Evidence:
                     self._credit(exe, frozenset({Access.EXEC}), exe, "image-config", 0)
                     break
 
+    def add_config_env(self, config: Mapping[str, object] | None) -> None:
+        """Files the image config's Env names (`SSL_CERT_FILE=…/certifi/cacert.pem`, `LD_PRELOAD=…`,
+        `REQUESTS_CA_BUNDLE`, `PYTHONSTARTUP`): the runtime reads them whenever the app takes that path, which a
+        test suite that mocks HTTPS never does. Directories (PATH, HOME) are never evidence, as everywhere."""
+        cfg = (config or {}).get("config", config) or {}
+        for e in cfg.get("Env") or [] if isinstance(cfg, dict) else []:
+            name, _, value = str(e).partition("=")
+            for v in re.split(r"[:\s,;]+", value):
+                if v.startswith("/") and self.own.fs.stat(v) is not None:
+                    self._credit(v, frozenset({Access.OPEN}), v, f"image-config env {name}", 0)
+
     def _add(self, pid: str, hit: Hit) -> None:
         lst = self.hits.setdefault(pid, [])
         if hit not in lst:

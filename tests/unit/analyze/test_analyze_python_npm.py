@@ -240,3 +240,17 @@ def test_a_dist_whose_metadata_is_asked_for_by_name_stays(fresh_deb):  # type: i
 
     assert removed(("myapp",)) == {"other", "third"}
     assert removed(("myapp", "other", "third")) == {"myapp", "other", "third"}
+
+
+def test_files_the_image_env_names_are_used(fresh_deb):  # type: ignore[no-untyped-def]
+    # `ENV SSL_CERT_FILE=…/certifi/cacert.pem`: the bundle is read on the first real HTTPS call, which the
+    # app's tests mock; the certifi dist looked unused and went, and production HTTPS failed.
+    root, pkgs = fresh_deb
+    ce = dist(root, "certifi", "2022.9.24", {"certifi/__init__.py": "", "certifi/cacert.pem": "PEM\n"})
+    other = dist(root, "other", "1.0", {"other/__init__.py": ""})
+    env = [f"SSL_CERT_FILE={SITE}/certifi/cacert.pem", "PATH=/usr/local/bin:/usr/bin:/bin",
+           f"PYTHONPATH={SITE}/other", "MISSING=/nowhere/file"]
+    opts = AnalyzeOptions(rootfs=DirRootFS(root), policy=Policy(), image_config={"config": {"Env": env}})
+    a = analyze([*pkgs, ce, other], [], realdeb.Usage({}), opts)
+    removed = {d.package.name for d in a.removed}
+    assert "certifi" not in removed and "other" in removed  # a directory named by Env is no evidence
