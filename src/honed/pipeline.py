@@ -192,6 +192,15 @@ class _Stages:
         force = [n for n in self.o.force_remove if n not in restored]
         return force_removal(a, force) if force else a
 
+    def derive_rootfs(self, image: Any, himg: Any, hres: Any) -> None:
+        """The hardened image's rootfs (verify runs in it, the rescan reads it) from the original's
+        extraction: hardlinks minus the dropped paths plus the rewritten files, not a second extraction."""
+        from honed.image.extract import derive_rootfs
+
+        plan = getattr(hres, "plan", None)
+        if plan is not None:
+            derive_rootfs(image, himg, drop_paths=plan.drop, replace_files=plan.replace)
+
     def harden(self, image: Any, analysis: Any, dest: Path, tag: str) -> Any:
         from honed.harden import HardenOptions, harden
 
@@ -294,6 +303,7 @@ def run_pipeline(ref: Any, options: PipelineOptions, *, progress: Progress | Non
                 layout = work / f"candidate-{n}"
                 hres = st.harden(image, analysis, layout, dest.tag)
                 himg = st.open(f"oci:{layout}:{dest.tag}")
+                st.derive_rootfs(image, himg, hres)
             rlog = _removal_log_dict(hres)
             removed = removed_from_log(rlog) if rlog else tuple(
                 (d.package.name, tuple(d.package.files)) for d in analysis.removed)

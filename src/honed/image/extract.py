@@ -21,7 +21,7 @@ import posixpath
 import shutil
 import tarfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -401,8 +401,7 @@ def cached_rootfs(image: Image) -> DirRootFS:
     """Extract once per manifest digest into the cache (temp dir + rename), layer map saved beside it."""
     from honed.atomic import atomic_dir, commit_dir
 
-    key = image.manifest_digest.split(":", 1)[1]
-    final = image.cache_dir / "rootfs" / key
+    final = image_cache_dir(image)
     mapfile = final / "layers.json"
     if mapfile.is_file():
         return DirRootFS(final / "root", _load_map(mapfile))
@@ -425,6 +424,126 @@ def cached_rootfs(image: Image) -> DirRootFS:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return DirRootFS(final / "root", layer_map)
+
+
+def derive_rootfs(
+    base: Image, image: Image, *, drop_paths: Iterable[str] = (), replace_files: Mapping[str, bytes | Path] | None = None
+) -> DirRootFS | None:
+    """Seed the cached rootfs of `image` — `base` rewritten by `writer.write_image(base, …, drop_paths,
+    replace_files)` — from `base`'s extraction instead of reading `image`'s layers again: every kept file is a
+    hardlink to the base's (both caches are read-only), directories, symlinks and fifos are recreated with
+    their metadata, the replaced files are written as extraction would write them. The result is the tree
+    extracting `image` gives. None (nothing done) when `base` is not extracted, the layers do not line up, or
+    the cache is on another filesystem; `image.rootfs()` then extracts as usual."""
+    from honed.atomic import atomic_dir, commit_dir
+    from honed.image.writer import replace_entry
+    from honed.image.writer import under_drops as under
+
+    replace = dict(replace_files or {})
+    src_dir = image_cache_dir(base)
+    final = image_cache_dir(image)
+    if not (src_dir / "layers.json").is_file():
+        return None
+    if (final / "layers.json").is_file():
+        return DirRootFS(final / "root", _load_map(final / "layers.json"))
+    old, new = base.layers, image.layers
+    if len(new) == len(old) + (1 if replace else 0):
+        layer_of = {o.diff_id: n.diff_id for o, n in zip(old, new, strict=False)}
+        name_of = {o.digest: n.digest for o, n in zip(old, new, strict=False)}
+    elif len(new) == 1:  # squashed
+        layer_of = {o.diff_id: new[0].diff_id for o in old}
+        name_of = {o.digest: new[0].digest for o in old}
+    else:
+        return None
+    drops = frozenset(clean_name(p.lstrip("/"), "drop_paths") for p in drop_paths) - {""}
+
+    entries = {rel: (rel, ti, data) for rel, ti, data in (replace_entry(p, c) for p, c in replace.items())}
+    gone = drops | frozenset(entries)  # a replaced path's old entry (and anything below it) goes too
+
+    def dropped(rel: str) -> bool:
+        return under(rel, gone)
+
+    sroot = str(src_dir / "root")
+    doc = json.loads((src_dir / "layers.json").read_text())
+    base_map: dict[str, str] = doc["layers"]
+    sweep_stale(final.parent)
+    tmp = atomic_dir(final)
+    try:
+        root = str(tmp / "root")
+        os.mkdir(root, 0o700)
+        dirs: list[tuple[str, os.stat_result]] = [("", os.lstat(sroot))]
+        stack = [""]
+        while stack:
+            d = stack.pop()
+            with os.scandir(f"{sroot}/{d}" if d else sroot) as it:
+                for e in it:
+                    rel = f"{d}/{e.name}" if d else e.name
+                    if dropped(rel):
+                        continue
+                    src, dst = e.path, f"{root}/{rel}"
+                    st_ = e.stat(follow_symlinks=False)
+                    if e.is_dir(follow_symlinks=False):
+                        os.mkdir(dst, 0o700)
+                        dirs.append((rel, st_))
+                        stack.append(rel)
+                    elif e.is_symlink():
+                        os.symlink(os.readlink(src), dst)
+                        if _ROOT and (st_.st_uid or st_.st_gid):
+                            os.chown(dst, st_.st_uid, st_.st_gid, follow_symlinks=False)
+                    elif e.is_file(follow_symlinks=False):
+                        os.link(src, dst, follow_symlinks=False)  # EXDEV: another filesystem → None below
+                    else:  # a fifo (extraction creates nothing else), made as extraction makes it
+                        os.mkfifo(dst, 0o600)
+        for rel, ti, data in entries.values():
+            fd = os.open(f"{root}/{rel}", _OPEN_FLAGS, ti.mode & 0o777)  # parent missing → OSError → None
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                _apply_meta(fd, ti)
+            finally:
+                os.close(fd)
+        skip_parents = {  # extraction makes the parents of a device node it skips
+            s["path"][1:].rsplit("/", i)[0] for s in doc.get("skipped", ()) if not dropped(s["path"][1:])
+            for i in range(1, s["path"].count("/"))
+        }
+        for rel, st_ in reversed(dirs):  # modes last (a 0555 directory must not stop its own contents)
+            host = f"{root}/{rel}" if rel else root
+            if rel and "/" + rel not in base_map and rel not in skip_parents and not os.listdir(host):
+                os.rmdir(host)  # a parent only implied by entries that all went: extraction has none
+                continue
+            if _ROOT:
+                os.chown(host, st_.st_uid, st_.st_gid, follow_symlinks=False)
+            os.chmod(host, st_.st_mode & 0o7777)
+            os.utime(host, ns=(st_.st_atime_ns, st_.st_mtime_ns))
+        top = new[-1].diff_id
+        layer_map = {p: layer_of.get(v, v) for p, v in base_map.items() if not dropped(p[1:])}
+        layer_map.update({"/" + rel: top for rel in entries})
+        doc = {
+            "manifest_digest": image.manifest_digest,
+            "layers": dict(sorted(layer_map.items())),
+            "skipped": [{**s, "layer": name_of.get(s["layer"], s["layer"])} for s in doc.get("skipped", ())
+                        if not dropped(s["path"][1:])],
+            "derived_from": base.manifest_digest,
+        }
+        (tmp / "layers.json").write_text(json.dumps(doc, separators=(",", ":")))
+        try:
+            commit_dir(tmp, final)
+        except OSError:  # another run got there first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as e:
+        log.info("deriving the rootfs of %s from %s failed (%s); it will be extracted", image.ref, base.ref, e)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return DirRootFS(final / "root", _load_map(final / "layers.json"))
+
+
+def image_cache_dir(image: Image) -> Path:
+    """Where `image`'s extracted rootfs lives in the cache (`root/` and `layers.json`)."""
+    return image.cache_dir / "rootfs" / image.manifest_digest.split(":", 1)[1]
 
 
 STALE_SECONDS = 6 * 3600

@@ -144,7 +144,7 @@ class _ParallelGzip(io.RawIOBase):
             super().close()
 
 
-def _under(rel: str, drops: frozenset[str]) -> bool:
+def under_drops(rel: str, drops: frozenset[str]) -> bool:
     """rel is a dropped path or lies below one."""
     if rel in drops:
         return True
@@ -274,7 +274,7 @@ def _plan(
             tmp = _decompress_to(image, i, work)
             try:
                 names = _layer_names(tmp)
-                if not any(_under(rel, drops) for rel, _ in names if rel):
+                if not any(under_drops(rel, drops) for rel, _ in names if rel):
                     plan.layers.append(_reused(image, i))
                     continue
                 with tarfile.open(tmp, "r:") as tf:
@@ -286,10 +286,10 @@ def _plan(
                         if not rel:
                             continue
                         sources[rel] = (rel, m, tf, None)
-                        if _under(rel, drops):
+                        if under_drops(rel, drops):
                             dropped_here += 1
                             continue
-                        if m.islnk() and _under(_link_target(m), drops) and _link_target(m) not in here:
+                        if m.islnk() and under_drops(_link_target(m), drops) and _link_target(m) not in here:
                             dropped_here += 1  # a link to a dropped file of a lower layer: nothing to carry
                             continue
                         kept.append((rel, m, tf, None))
@@ -299,22 +299,26 @@ def _plan(
             finally:
                 tmp.unlink(missing_ok=True)
     if replace:
-        entries = []
-        for path, content in sorted(replace.items()):
-            rel = clean_name(path.lstrip("/"), "replace_files")
-            ti = tarfile.TarInfo(rel)
-            ti.mode, ti.uid, ti.gid, ti.mtime = 0o644, 0, 0, 0
-            if isinstance(content, Path):
-                s = content.stat()
-                ti.mode, ti.mtime = s.st_mode & 0o7777, int(s.st_mtime)
-                data = content.read_bytes()
-            else:
-                data = bytes(content)
-            ti.size = len(data)
-            entries.append((rel, ti, None, data))
+        entries = [(rel, ti, None, data) for rel, ti, data in (replace_entry(p, c) for p, c in sorted(replace.items()))]
         plan.layers.append(_write_tar(entries, work, level))  # type: ignore[arg-type]
         plan.changed = True
     return plan
+
+
+def replace_entry(path: str, content: bytes | Path) -> tuple[str, tarfile.TarInfo, bytes]:
+    """The layer entry of a replaced file: (tar name, header, data). Content from a Path keeps its mode and
+    mtime; bytes get 0644 and mtime 0 (reproducible)."""
+    rel = clean_name(path.lstrip("/"), "replace_files")
+    ti = tarfile.TarInfo(rel)
+    ti.mode, ti.uid, ti.gid, ti.mtime = 0o644, 0, 0, 0
+    if isinstance(content, Path):
+        s = content.stat()
+        ti.mode, ti.mtime = s.st_mode & 0o7777, int(s.st_mtime)
+        data = content.read_bytes()
+    else:
+        data = bytes(content)
+    ti.size = len(data)
+    return rel, ti, data
 
 
 def _squash(image: Image, drops: frozenset[str], work: Path, level: int) -> _Blob:
@@ -350,7 +354,7 @@ def _squash(image: Image, drops: frozenset[str], work: Path, level: int) -> _Blo
                         del final[k]
                 final[rel] = (m, tf, i)
                 this.add(rel)
-        entries = [(rel, m, tf, None) for rel, (m, tf, _i) in final.items() if not _under(rel, drops)
+        entries = [(rel, m, tf, None) for rel, (m, tf, _i) in final.items() if not under_drops(rel, drops)
                    and not (m.ischr() or m.isblk())]
         # hardlinks whose target came from another layer become plain links to the final path's file
         return _write_tar(entries, work, level)  # type: ignore[arg-type]
