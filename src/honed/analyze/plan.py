@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from honed.analyze.evidence import METADATA_PREFIXES, Evidence, Hit
+from honed.analyze.needs import file_needs
 from honed.analyze.ownership import Ownership, anchor
 from honed.analyze.policy import FLAGS, Policy, match_keep
 from honed.model import DpkgMeta, Ecosystem, Finding, NpmMeta, Package, PythonMeta, Severity
@@ -237,11 +238,19 @@ def plan(
     for dv in own.diversions:
         for pid in by_name.get(dv.by, ()):
             divert_by[own.canon(dv.diverted_to)] = pid
+    runtime = _RuntimeNeeds(own)
     work = sorted(pid for pid in pkgs if reasons[pid])
     while work:
         pid = work.pop()
         p = pkgs[pid]
         nxt: list[tuple[str, Reason]] = []
+        kinds = {r.kind for r in reasons[pid]}
+        if kinds & WHOLE:
+            # kept whole without evidence: its programs and libraries must still load (scripts' interpreters
+            # too, unless kept only for its data: libc-bin's `ldd` script would keep bash in every image)
+            for why, options in runtime.providers(pid, scripts=bool(kinds & WHOLE_PROGRAMS)):
+                if options and not any(opt and all(reasons[o] for o in opt) for opt in options):
+                    nxt += [(o, Reason("links", f"{p.name} {why}")) for o in options[0] if not reasons[o]]
         if pid in container:
             c = container[pid]
             nxt.append((c, Reason("contains", f"holds {p.name} {p.version}, which is kept")))
@@ -329,6 +338,63 @@ _RARE_CONTENT = tuple((re.compile(rx), flag) for rx, flag in (
     (r"/usr/lib/locale/.*|/usr/share/i18n/.*", "locales"),
     (r"/etc/(passwd|group|shadow|nsswitch\.conf)", "user-database"),
 ))
+
+
+# Reasons that keep a package whole without evidence of what in it runs: all of it must still work.
+WHOLE = frozenset({"preset", "keep-list", "default-keep", "protected", "links"})
+WHOLE_PROGRAMS = frozenset({"preset", "keep-list", "links"})  # not default-keep/protected: kept for data
+
+
+class _RuntimeNeeds:
+    """For a package's files: the packages holding their DT_NEEDED libraries (by soname, in library dirs) and
+    script interpreters, every symlink hop included (libtinfo.so.6 → libtinfo.so.6.4, python3 → python3.11)."""
+
+    def __init__(self, own: Ownership) -> None:
+        self.own = own
+        self._sonames: dict[str, list[str]] | None = None
+
+    def _by_soname(self, soname: str) -> list[str]:
+        if self._sonames is None:
+            self._sonames = {}
+            for path, info in self.own.entries.items():
+                if ".so" in path and "/lib" in path and info.kind in ("file", "symlink"):
+                    self._sonames.setdefault(posixpath.basename(path), []).append(path)
+        return sorted(self._sonames.get(soname, ()))
+
+    def _owners_along(self, path: str) -> list[str]:
+        out: list[str] = []
+        cur: str | None = self.own.canon(path)
+        for _ in range(40):
+            if cur is None or cur in self.own.dirs:
+                break
+            out += [o for o in self.own.owners(cur, canonical=True) if o not in out]
+            cur = self.own.canon.link_target(cur)
+        return out
+
+    def providers(self, pid: str, *, scripts: bool = True) -> list[tuple[str, list[list[str]]]]:
+        """Per need of the package's files: why, and the alternative owner sets that satisfy it (a soname
+        found in several dirs: the standard library dirs first). Needs met inside the package are dropped."""
+        out: list[tuple[str, list[list[str]]]] = []
+        seen: set[tuple[str, str]] = set()
+        for f in self.own.package_files(pid):
+            info = self.own.canon.lstat(f)
+            if info is None or info.kind != "file":
+                continue
+            for kind, value in file_needs(self.own.fs, f, info.mode, info.size):
+                if (kind, value) in seen or (kind == "interpreter" and not scripts):
+                    continue
+                seen.add((kind, value))
+                cands = self._by_soname(value) if kind == "soname" else [value]
+                cands.sort(key=lambda c: posixpath.dirname(c) not in _LIB_DIRS)
+                options = [self._owners_along(c) for c in cands]
+                if any(pid in opt for opt in options):
+                    continue
+                out.append((f"needs {value} ({f})", [[o for o in opt] for opt in options if opt]))
+        return out
+
+
+_LIB_DIRS = frozenset({"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/lib64",
+                       "/usr/local/lib", "/lib", "/lib64"})
 
 
 def _content_flags(own: Ownership, pid: str) -> set[str]:

@@ -1,0 +1,40 @@
+"""Packages kept whole without evidence keep what their programs load (real Debian 12 tree + real ELF)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import realdeb
+
+from honed.analyze import AnalyzeOptions, analyze
+from honed.analyze.policy import Policy
+from honed.image.rootfs import DirRootFS
+
+
+def _removed(root: Path, pkgs: list, policy: Policy) -> set[str]:  # type: ignore[type-arg]
+    a = analyze(pkgs, [], realdeb.Usage({}), AnalyzeOptions(rootfs=DirRootFS(root), policy=policy))
+    return {d.package.name for d in a.removed}
+
+
+@pytest.mark.skipif(not Path("/usr/bin/bash").is_file(), reason="needs a host bash (the real ELF)")
+def test_a_program_kept_without_evidence_keeps_its_libraries(fresh_deb):  # type: ignore[no-untyped-def]
+    # `--preset standard` kept bash (no CVE) and removed libtinfo6 (a CVE): bash then died on start with
+    # "libtinfo.so.6: cannot open shared object file". The same holds for --keep and the default keep list.
+    root, pkgs = fresh_deb
+    bash = root / "usr/bin/bash"
+    shutil.copyfile("/usr/bin/bash", bash)  # the tree's files are sparse: put the real Debian 12 binary in
+    bash.chmod(0o755)
+    assert "libtinfo6" not in _removed(root, pkgs, Policy(keep=("bash",)))
+    assert {"bash", "libtinfo6"} <= _removed(root, pkgs, Policy())  # nothing keeps bash: both go
+
+
+def test_a_script_of_a_package_kept_for_its_data_keeps_no_interpreter(fresh_deb):  # type: ignore[no-untyped-def]
+    # libc-bin is kept by default for the C.UTF-8 locale and ld.so.cache; its `ldd` script must not keep bash
+    root, pkgs = fresh_deb
+    ldd = root / "usr/bin/ldd"
+    ldd.write_text("#!/bin/bash\necho ldd\n")
+    ldd.chmod(0o755)
+    assert "bash" in _removed(root, pkgs, Policy())
+    assert "bash" not in _removed(root, pkgs, Policy(keep=("libc-bin",)))  # kept as a program: it must run
