@@ -538,7 +538,7 @@ def derive_rootfs(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return DirRootFS(final / "root", _load_map(final / "layers.json"))
+    return DirRootFS(final / "root", doc["layers"])
 
 
 def image_cache_dir(image: Image) -> Path:
