@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True, order=True)
 class Clue:
-    kind: str  # path | library | module | node-module | program | suffix | package
+    kind: str  # path | library | module | node-module | program | suffix | package | dist
     value: str
     source: str = ""  # "tracer" or the failing driver's command
 
@@ -35,6 +35,7 @@ class Clue:
             "program": "missing program",
             "suffix": "missing file",
             "package": "needs package",
+            "dist": "missing Python distribution",
         }.get(self.kind, self.kind)
         src = f" ({self.source})" if self.source else ""
         return f"{what} {self.value}{src}"
@@ -47,6 +48,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # Python
     ("module", re.compile(r"No module named '([\w.]+)'")),
     ("module", re.compile(r"No module named ([\w.]+)\s*$", re.M)),
+    # importlib.metadata.version("x") / pkg_resources: the dist's metadata is gone, not a module
+    ("dist", re.compile(r"No package metadata was found for ([\w.-]+)")),
+    ("dist", re.compile(r"The '([\w.-]+)[^']*' distribution was not found")),
     # Node (CommonJS and ESM)
     ("node-module", re.compile(r"Cannot find (?:module|package) '([^'\n]+)'")),
     # Perl
@@ -217,6 +221,9 @@ class RemovedIndex:
         elif clue.kind == "package":
             if v in self.names:
                 hits.add((v, ""))
+        elif clue.kind == "dist":  # PEP 503 names: My_App.x == my-app-x
+            norm = re.sub(r"[-_.]+", "-", v).lower()
+            hits.update((n, "") for n in self.names if re.sub(r"[-_.]+", "-", n).lower() == norm)
         return [Attribution(n, clue, f) for n, f in sorted(hits)]
 
     def _module_files(self, rel: str, leaf: str) -> Iterable[tuple[str, set[str]]]:

@@ -153,3 +153,18 @@ def test_module_prefers_sys_path_roots(index: RemovedIndex) -> None:
     # python3-pip vendors modules named like the stdlib's (pip/_vendor/…/json.py): "No module named 'json'"
     # means the stdlib's json, found right under a sys.path root.
     assert {a.package for a in index.attribute(Clue("module", "json"))} == {"libpython3.11-stdlib"}
+
+
+def test_missing_dist_metadata_names_the_dist() -> None:
+    # `__version__ = importlib.metadata.version("myapp")` in an app whose installed dist was removed: the
+    # output names the dist exactly; without this clue the repair fell back to the tracer's missing site
+    # dir and put back every dist below it (22 for one)
+    py = subprocess.run([sys.executable, "-c", "import importlib.metadata as m; m.version('My_App.gone')"],
+                        capture_output=True, text=True)
+    clues = [c for c in clues_from_output(py.stderr) if c.kind == "dist"]
+    assert [c.value for c in clues] == ["My_App.gone"]
+    idx = RemovedIndex([("my-app-gone", ["/usr/local/lib/python3.11/dist-packages/my_app/__init__.py"]),
+                        ("other", ["/usr/local/lib/python3.11/dist-packages/other/__init__.py"])])
+    assert [a.package for a in idx.attribute(clues[0])] == ["my-app-gone"]
+    legacy = "pkg_resources.DistributionNotFound: The 'my-app-gone>=1.0' distribution was not found"
+    assert [c.value for c in clues_from_output(legacy) if c.kind == "dist"] == ["my-app-gone"]
