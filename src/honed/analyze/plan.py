@@ -249,8 +249,11 @@ def plan(
             # kept whole without evidence: its programs and libraries must still load (scripts' interpreters
             # too, unless kept only for its data: libc-bin's `ldd` script would keep bash in every image)
             for why, options in runtime.providers(pid, scripts=bool(kinds & WHOLE_PROGRAMS)):
-                if options and not any(opt and all(reasons[o] for o in opt) for opt in options):
-                    nxt += [(o, Reason("links", f"{p.name} {why}")) for o in options[0] if not reasons[o]]
+                kept_opt = next((opt for opt in options if opt and all(reasons[o] for o in opt)), None)
+                for o in kept_opt or (options[0] if options else []):
+                    # also on a package kept only by evidence: files mode must not trim what this one needs
+                    if not reasons[o] or {r.kind for r in reasons[o]} <= _TRIMMABLE:
+                        nxt.append((o, Reason("links", f"{p.name} {why}")))
         if pid in container:
             c = container[pid]
             nxt.append((c, Reason("contains", f"holds {p.name} {p.version}, which is kept")))
@@ -343,6 +346,7 @@ _RARE_CONTENT = tuple((re.compile(rx), flag) for rx, flag in (
 # Reasons that keep a package whole without evidence of what in it runs: all of it must still work.
 WHOLE = frozenset({"preset", "keep-list", "default-keep", "protected", "links"})
 WHOLE_PROGRAMS = frozenset({"preset", "keep-list", "links"})  # not default-keep/protected: kept for data
+_TRIMMABLE = frozenset({"used", "needed-by", "contains", "contained-in", "depends"})  # executor's files mode
 
 
 class _RuntimeNeeds:

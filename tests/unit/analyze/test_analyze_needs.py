@@ -10,6 +10,7 @@ import realdeb
 
 from honed.analyze import AnalyzeOptions, analyze
 from honed.analyze.policy import Policy
+from honed.harden.executor import compute_removal
 from honed.image.rootfs import DirRootFS
 
 
@@ -38,3 +39,17 @@ def test_a_script_of_a_package_kept_for_its_data_keeps_no_interpreter(fresh_deb)
     ldd.chmod(0o755)
     assert "bash" in _removed(root, pkgs, Policy())
     assert "bash" not in _removed(root, pkgs, Policy(keep=("libc-bin",)))  # kept as a program: it must run
+
+
+@pytest.mark.skipif(not Path("/usr/bin/bash").is_file(), reason="needs a host bash (the real ELF)")
+def test_files_mode_keeps_what_a_whole_kept_program_needs_from_a_used_package(fresh_deb):  # type: ignore[no-untyped-def]
+    # libtinfo6 used only through libtic: files mode trimmed libtinfo.so.6, which the kept bash needs
+    root, pkgs = fresh_deb
+    bash = root / "usr/bin/bash"
+    shutil.copyfile("/usr/bin/bash", bash)
+    bash.chmod(0o755)
+    fs = DirRootFS(root)
+    usage = realdeb.Usage({"/usr/lib/x86_64-linux-gnu/libtic.so.6.4": ["map"]})
+    a = analyze(pkgs, [], usage, AnalyzeOptions(rootfs=fs, policy=Policy(keep=("bash",))))
+    drop = set(compute_removal(fs, a, mode="files").drop)
+    assert "/usr/lib/x86_64-linux-gnu/libtinfo.so.6.4" not in drop
