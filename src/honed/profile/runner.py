@@ -424,14 +424,16 @@ class _Run:
         if not argv or app is None or app.returncode is not None or self.o.command:
             return
         cmd = shlex.join(argv)
+        hc = (self.cfg.get("config", self.cfg) or {}).get("Healthcheck") or {}
+        limit = min(self.o.timeout, (hc.get("Timeout") or 30_000_000_000) / 1e9)  # docker's default: 30 s
         for attempt in range(3):
-            self._in_image_test(cmd, kind="healthcheck")
+            self._in_image_test(cmd, kind="healthcheck", timeout=limit)
             if self.drivers[-1].ok or attempt == 2:
                 return
             self.drivers.pop()
             time.sleep(1)
 
-    def _in_image_test(self, cmd: str, kind: str = "test") -> None:
+    def _in_image_test(self, cmd: str, kind: str = "test", timeout: float | None = None) -> None:
         try:
             argv = tuple(shlex.split(cmd))
         except ValueError as e:
@@ -451,11 +453,12 @@ class _Run:
             proc, out = self._enter(app, spec)
         else:
             proc, out = self._launch(spec, "test")
-        rc = proc.wait(self.o.timeout)
+        limit = self.o.timeout if timeout is None else timeout
+        rc = proc.wait(limit)
         tail = ""
         if rc is None:
             proc.kill()
-            tail = f"\n[honed: killed after {self.o.timeout:g} s timeout]"
+            tail = f"\n[honed: killed after {limit:g} s timeout]"
         self.drivers.append(
             DriverResult(
                 kind=kind,

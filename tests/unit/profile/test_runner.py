@@ -285,6 +285,15 @@ def test_a_pid_1_app_without_a_sigterm_handler_is_not_waited_for(tiny_rootfs: Pa
     _no_leftovers(SLEEP[4])
 
 
+def test_a_hanging_healthcheck_is_killed_at_its_own_timeout(tiny_rootfs: Path) -> None:
+    # docker kills a check after its Timeout (default 30 s), not honed's --timeout (600 s) three times over
+    hc = {"Test": ["CMD", "/bin/sleep", SLEEP[3]], "Timeout": 300_000_000}
+    cfg = {"config": {"Cmd": ["/bin/sleep", SLEEP[4]], "Env": ["PATH=/usr/bin"], "Healthcheck": hc}}
+    r = run_drivers(tiny_rootfs, ProfileOptions(stop_grace=0.5), config=cfg)
+    hcs = [d for d in r.drivers if d.kind == "healthcheck"]
+    assert len(hcs) == 1 and not hcs[0].ok and "killed after 0.3 s" in hcs[0].output_tail
+
+
 def test_missing_sandbox_tool_says_what_to_install(
     tiny_rootfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
