@@ -199,7 +199,7 @@ class Evidence:
             if (posixpath.basename(c) in ("METADATA", "PKG-INFO") and posixpath.dirname(c) in dist_dirs
                     and Access.OPEN in {Access(k) for k in kinds}):
                 read.add(c)
-        return read if len(read) * 2 < len(dist_dirs) else set()
+        return read if len(read) <= 2 or len(read) * 2 < len(dist_dirs) else set()  # few dists: keep them
 
     def _credit_sys_path_hooks(self) -> None:
         """A .pth hook that puts a directory of used files on sys.path is what makes them importable: an
