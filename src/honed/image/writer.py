@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from honed.atomic import atomic_write
-from honed.errors import DestinationExistsError, ImageError, InvalidReferenceError
+from honed.errors import DestinationExistsError, ImageError, InvalidReferenceError, OutputError
 from honed.image import reference as _reference
 from honed.image.extract import OPAQUE, WH, clean_name
 from honed.image.image import (
@@ -550,8 +550,11 @@ def write_image(
             raise DestinationExistsError(f"{root} (not an OCI layout)")
     parent = Path(d.reference).resolve().parent if d.transport in ("oci", "oci-archive", "docker-archive") \
         else base.cache_dir
-    parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".honed-write.", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".honed-write.", dir=parent))
+    except OSError as e:  # a destination in a missing or read-only place: the user's input, not a crash
+        raise OutputError(f"cannot write {d.reference}: {e.strerror or e}") from e
     try:
         plan = _plan(base, drops, replace, squash, work, compression_level)
         cfg_bytes, man_bytes = _build(base, plan, labels or {}, annotations or {}, history, squash, bool(replace))

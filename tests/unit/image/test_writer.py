@@ -154,6 +154,17 @@ def test_existing_archive_refused_and_failed_write_leaves_nothing(tmp_path: Path
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no half layout, no temp dir
 
 
+def test_destination_in_an_unwritable_place_is_a_user_error(tmp_path: Path) -> None:
+    # `harden -o oci:/proc/nope:x` was an internal error (exit 5, raw FileNotFoundError from mkdtemp)
+    from honed.errors import OutputError
+
+    base = _base(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match="cannot write") as e:
+        write_image(base, f"oci:{tmp_path / 'afile' / 'sub' / 'layout'}:t", drop_paths=["/etc/extra"])
+    assert e.value.exit_code == 3
+
+
 def test_input_not_modified(tmp_path: Path) -> None:
     from tests.fixtures.synth import snapshot
 
