@@ -239,6 +239,11 @@ def plan(
         for pid in by_name.get(dv.by, ()):
             divert_by[own.canon(dv.diverted_to)] = pid
     runtime = _RuntimeNeeds(own)
+    # honed never removes unowned files: the app's own programs (COPYed binaries) must still load too
+    for why, options in runtime.unowned_needs():
+        if options and not any(all(reasons[o] for o in opt) for opt in options):
+            for o in options[0]:
+                keep(o, Reason("links", why))
     work = sorted(pid for pid in pkgs if reasons[pid])
     while work:
         pid = work.pop()
@@ -378,9 +383,21 @@ class _RuntimeNeeds:
     def providers(self, pid: str, *, scripts: bool = True) -> list[tuple[str, list[list[str]]]]:
         """Per need of the package's files: why, and the alternative owner sets that satisfy it (a soname
         found in several dirs: the standard library dirs first). Needs met inside the package are dropped."""
+        return self._needs(self.own.package_files(pid), pid, scripts)
+
+    def unowned_needs(self) -> list[tuple[str, list[list[str]]]]:
+        """The same for unowned programs and libraries (in bin/sbin dirs, /usr/local/lib): sonames only, as an
+        app's scripts (tools, dev helpers) would otherwise keep every interpreter they name."""
+        files = [p for p, i in self.own.entries.items()
+                 if i.kind == "file" and (posixpath.basename(posixpath.dirname(p)) in ("bin", "sbin")
+                                          or p.startswith("/usr/local/lib/"))
+                 and not self.own.owners(p, canonical=True)]
+        return self._needs(sorted(files), None, False)
+
+    def _needs(self, files: Iterable[str], pid: str | None, scripts: bool) -> list[tuple[str, list[list[str]]]]:
         out: list[tuple[str, list[list[str]]]] = []
         seen: set[tuple[str, str]] = set()
-        for f in self.own.package_files(pid):
+        for f in files:
             info = self.own.canon.lstat(f)
             if info is None or info.kind != "file":
                 continue
@@ -391,8 +408,8 @@ class _RuntimeNeeds:
                 cands = self._by_soname(value) if kind == "soname" else [value]
                 cands.sort(key=lambda c: posixpath.dirname(c) not in _LIB_DIRS)
                 options = [self._owners_along(c) for c in cands]
-                if any(pid in opt for opt in options):
-                    continue
+                if any(pid in opt or not opt for opt in options):
+                    continue  # met inside the package, or by an unowned file (never removed)
                 out.append((f"needs {value} ({f})", [[o for o in opt] for opt in options if opt]))
         return out
 

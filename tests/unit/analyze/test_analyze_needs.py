@@ -53,3 +53,18 @@ def test_files_mode_keeps_what_a_whole_kept_program_needs_from_a_used_package(fr
     a = analyze(pkgs, [], usage, AnalyzeOptions(rootfs=fs, policy=Policy(keep=("bash",))))
     drop = set(compute_removal(fs, a, mode="files").drop)
     assert "/usr/lib/x86_64-linux-gnu/libtinfo.so.6.4" not in drop
+
+
+@pytest.mark.skipif(not Path("/usr/bin/bash").is_file(), reason="needs a host bash (the real ELF)")
+def test_an_unowned_program_keeps_its_libraries(fresh_deb):  # type: ignore[no-untyped-def]
+    # a binary COPYed into the image (owned by no package, so never removed) that the tests did not run, e.g.
+    # the same image's migration job: its libraries must stay or it cannot load
+    root, pkgs = fresh_deb
+    tool = root / "usr/local/bin/mytool"
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile("/usr/bin/bash", tool)  # a real Debian 12 ELF needing libtinfo.so.6
+    tool.chmod(0o755)
+    (root / "usr/local/bin/helper.sh").write_text("#!/usr/bin/perl\n")  # an app's script keeps no perl
+    (root / "usr/local/bin/helper.sh").chmod(0o755)
+    removed = _removed(root, pkgs, Policy())
+    assert "libtinfo6" not in removed and "bash" in removed and "perl-base" in removed
