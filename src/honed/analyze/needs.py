@@ -39,7 +39,8 @@ def needed_sonames(f: BinaryIO, size: int) -> tuple[str, ...]:
 
 def file_needs(fs, path: str, mode: int, size: int) -> tuple[tuple[str, str], ...]:  # type: ignore[no-untyped-def]
     """(kind, value) pairs: ("soname", "libtinfo.so.6") for an ELF, ("interpreter", "/usr/bin/perl") for a
-    script with a shebang. Reads only headers; unreadable files need nothing."""
+    script with a shebang, plus ("program", "node") for `#!/usr/bin/env node`. Reads only headers; unreadable
+    files need nothing."""
     base = path.rsplit("/", 1)[-1]
     if not is_candidate(base, mode, size) and not mode & 0o111:
         return ()
@@ -50,9 +51,14 @@ def file_needs(fs, path: str, mode: int, size: int) -> tuple[tuple[str, str], ..
                 f.seek(0)
                 return tuple(("soname", s) for s in needed_sonames(f, size))
             if head[:2] == b"#!" and mode & 0o111:
-                line = (head + f.read(252)).split(b"\n", 1)[0][2:].strip().split()
-                if line and line[0].startswith(b"/"):
-                    return (("interpreter", line[0].decode("utf-8", "replace")),)
+                words = [w.decode("utf-8", "replace") for w in (head + f.read(252)).split(b"\n", 1)[0][2:].split()]
+                if words and words[0].startswith("/"):
+                    out = [("interpreter", words[0])]
+                    if words[0].rsplit("/", 1)[-1] == "env":  # `#!/usr/bin/env [-S] node`: node, on PATH
+                        prog = next((w for w in words[1:] if not w.startswith("-") and "=" not in w), None)
+                        if prog:
+                            out.append(("program", prog))
+                    return tuple(out)
     except OSError:
         pass
     return ()

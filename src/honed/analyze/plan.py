@@ -402,10 +402,15 @@ class _RuntimeNeeds:
             if info is None or info.kind != "file":
                 continue
             for kind, value in file_needs(self.own.fs, f, info.mode, info.size):
-                if (kind, value) in seen or (kind == "interpreter" and not scripts):
+                if (kind, value) in seen or (kind != "soname" and not scripts):
                     continue
                 seen.add((kind, value))
-                cands = self._by_soname(value) if kind == "soname" else [value]
+                if kind == "soname":
+                    cands = self._by_soname(value)
+                elif kind == "program":  # found on PATH when it runs: the first that exists
+                    cands = [c for c in (f"{d}/{value}" for d in _PATH) if self.own.canon.lstat(self.own.canon(c))][:1]
+                else:
+                    cands = [value]
                 cands.sort(key=lambda c: posixpath.dirname(c) not in _LIB_DIRS)
                 options = [self._owners_along(c) for c in cands]
                 if any(pid in opt or not opt for opt in options):
@@ -414,6 +419,7 @@ class _RuntimeNeeds:
         return out
 
 
+_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 _LIB_DIRS = frozenset({"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/lib64",
                        "/usr/local/lib", "/lib", "/lib64"})
 

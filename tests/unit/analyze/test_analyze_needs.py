@@ -68,3 +68,12 @@ def test_an_unowned_program_keeps_its_libraries(fresh_deb):  # type: ignore[no-u
     (root / "usr/local/bin/helper.sh").chmod(0o755)
     removed = _removed(root, pkgs, Policy())
     assert "libtinfo6" not in removed and "bash" in removed and "perl-base" in removed
+
+
+def test_an_env_shebang_keeps_the_program_env_runs(fresh_deb):  # type: ignore[no-untyped-def]
+    root, pkgs = fresh_deb
+    script = root / "usr/bin/which.debianutils"
+    script.write_text("#!/usr/bin/env -S perl -w\nprint 1;\n")
+    script.chmod(0o755)
+    removed = _removed(root, pkgs, Policy(keep=("debianutils",)))
+    assert "perl-base" not in removed and "coreutils" not in removed  # perl via PATH, and env itself
