@@ -322,8 +322,16 @@ class _Run:
     def _ports(self) -> list[int]:
         ports = sorted({p.port for p in self.o.http_probes} | ({self.o.port} if self.o.port else set()))
         if not ports and not self.o.command:  # an overriding command need not be the image's server
-            ports = exposed_ports(self.cfg)[:1]
+            ready = getattr(self, "_ready_port", None)
+            ports = [ready] if ready is not None else self._exposed()[:1]
         return ports
+
+    def _exposed(self) -> list[int]:
+        """The image's ExposedPorts, numerically: with several (80 and 443, 8080 and 9229), any of them
+        answering means the app is up — many apps open only some of what the image declares."""
+        if self.o.http_probes or self.o.port or self.o.command:
+            return []
+        return sorted(exposed_ports(self.cfg))
 
     def _ports_free(self) -> None:
         """The app's ports must be free, or probes would reach another process and credit its files to
@@ -342,15 +350,21 @@ class _Run:
     def _wait_ready(self, app: Proc, app_log: Path) -> str | None:
         """None once the app answers on its ports (or, without ports, is still up after a moment)."""
         ports = self._ports()
+        any_of = self._exposed() if len(self._exposed()) > 1 else []
         deadline = time.monotonic() + self.o.start_timeout
-        pending = list(ports)
+        pending = list(any_of or ports)
         if pending:
             self.progress(f"waiting for port {', '.join(map(str, pending))}")
         settle = time.monotonic() + (0.5 if not pending else 0)
         while True:
             # the port must answer *and* be our app's listener: another process on the same port would
             # otherwise be probed in its place (the app then fails with "address in use", reported below)
-            pending = [p for p in pending if not (_port_open(p) and listens_in(p, app.init_pid))]
+            opened = [p for p in pending if _port_open(p) and listens_in(p, app.init_pid)]
+            if any_of and opened:
+                self._ready_port: int | None = opened[0]
+                pending = []
+            elif not any_of:
+                pending = [p for p in pending if p not in opened]
             rc = app.returncode
             if not pending and time.monotonic() >= settle:
                 if rc not in (None, 0):
@@ -364,7 +378,8 @@ class _Run:
                 break
             if time.monotonic() > deadline:
                 return (
-                    f"the app did not open port {', '.join(map(str, pending))} within {self.o.start_timeout:g} s; "
+                    f"the app did not open {'any of ports' if any_of else 'port'} {', '.join(map(str, pending))} "
+                    f"within {self.o.start_timeout:g} s; "
                     f"last output: {_tail(app_log, 500).strip() or '(none)'}"
                 )
             time.sleep(0.05)
