@@ -7,7 +7,7 @@ before them, never one after them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 # --------------------------------------------------------------------------------------------------- image
@@ -259,28 +259,5 @@ class Usage:
     tracer: str = ""
     seconds: float = 0.0
 
-
-# ------------------------------------------------------------------------------------- analyze and harden
-
-
-@dataclass(frozen=True, slots=True)
-class RemovalEntry:
-    package_id: str
-    name: str
-    version: str
-    ecosystem: Ecosystem
-    files: tuple[str, ...] = ()
-    bytes: int = 0
-    findings_removed: tuple[str, ...] = ()  # advisory ids
-    evidence: str = ""
-    rule: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class HardeningRecord:
-    tool_version: str
-    db_digest: str
-    input_image: ImageRef
-    output_image: ImageRef | None
-    removed: tuple[RemovalEntry, ...] = ()
-    files: tuple[tuple[str, str], ...] = field(default=())  # record file name -> sha256
+# The analysis, the removal log and the hardening record are versioned JSON documents (honed.analysis/v1,
+# honed.removal-log/v1, honed.summary/v1) built by their stages; see analyze/, harden/ and report/record.py.

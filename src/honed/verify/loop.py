@@ -179,7 +179,7 @@ def verify_and_repair(
 
 def removed_from_log(removal_log: Mapping[str, Any] | Iterable[Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(name, files) per removed package from a removal log: a dict with "removed"/"packages" entries, or
-    an iterable of model.RemovalEntry-like objects."""
+    an iterable of objects with .name and .files."""
     entries: Iterable[Any]
     if isinstance(removal_log, Mapping):
         entries = removal_log.get("removed") or removal_log.get("packages") or []
