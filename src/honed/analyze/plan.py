@@ -259,6 +259,13 @@ def plan(
                     # also on a package kept only by evidence: files mode must not trim what this one needs
                     if not reasons[o] or {r.kind for r in reasons[o]} <= _TRIMMABLE:
                         nxt.append((o, Reason("links", f"{p.name} {why}")))
+        elif "used" in kinds:
+            # used, so it stays with every program it ships, run or not: each must still start (coreutils'
+            # `id` needs libselinux1 though the tests only ran `sleep`). Programs only: a used interpreter's
+            # unused extension modules (lib-dynload/_sqlite3) would keep libraries nothing loads.
+            for why, options in runtime.providers(pid, scripts=False, programs_only=True):
+                if options and not any(all(reasons[o] for o in opt) for opt in options):
+                    nxt.extend((o, Reason("links", f"{p.name} {why}")) for o in options[0])
         if pid in container:
             c = container[pid]
             nxt.append((c, Reason("contains", f"holds {p.name} {p.version}, which is kept")))
@@ -380,10 +387,16 @@ class _RuntimeNeeds:
             cur = self.own.canon.link_target(cur)
         return out
 
-    def providers(self, pid: str, *, scripts: bool = True) -> list[tuple[str, list[list[str]]]]:
+    def providers(
+        self, pid: str, *, scripts: bool = True, programs_only: bool = False
+    ) -> list[tuple[str, list[list[str]]]]:
         """Per need of the package's files: why, and the alternative owner sets that satisfy it (a soname
-        found in several dirs: the standard library dirs first). Needs met inside the package are dropped."""
-        return self._needs(self.own.package_files(pid), pid, scripts)
+        found in several dirs: the standard library dirs first). Needs met inside the package are dropped.
+        `programs_only`: only the files in bin/sbin directories."""
+        files: Iterable[str] = self.own.package_files(pid)
+        if programs_only:
+            files = [f for f in files if posixpath.basename(posixpath.dirname(f)) in ("bin", "sbin")]
+        return self._needs(files, pid, scripts)
 
     def unowned_needs(self) -> list[tuple[str, list[list[str]]]]:
         """The same for unowned programs and libraries (in bin/sbin dirs, /usr/local/lib): sonames only, as an

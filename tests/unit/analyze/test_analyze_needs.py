@@ -77,3 +77,20 @@ def test_an_env_shebang_keeps_the_program_env_runs(fresh_deb):  # type: ignore[n
     script.chmod(0o755)
     removed = _removed(root, pkgs, Policy(keep=("debianutils",)))
     assert "perl-base" not in removed and "coreutils" not in removed  # perl via PATH, and env itself
+
+
+@pytest.mark.skipif(not Path("/usr/bin/bash").is_file(), reason="needs a host bash (the real ELF)")
+def test_a_used_package_keeps_the_libraries_of_programs_the_tests_did_not_run(fresh_deb):  # type: ignore[no-untyped-def]
+    # coreutils stayed because `sleep` ran, libselinux1 went, and `id` in the hardened image died on start.
+    # Here bash is used only through a data file; its /usr/bin/bash stays, so libtinfo6 must stay with it.
+    root, pkgs = fresh_deb
+    bash = root / "usr/bin/bash"
+    shutil.copyfile("/usr/bin/bash", bash)
+    bash.chmod(0o755)
+    fs = DirRootFS(root)
+    used = realdeb.Usage({"/etc/bash.bashrc": ["open"]})
+    a = analyze(pkgs, [], used, AnalyzeOptions(rootfs=fs, policy=Policy()))
+    removed = {d.package.name for d in a.removed}
+    assert "bash" not in removed and "libtinfo6" not in removed
+    unused = analyze(pkgs, [], realdeb.Usage({}), AnalyzeOptions(rootfs=fs, policy=Policy()))
+    assert {"bash", "libtinfo6"} <= {d.package.name for d in unused.removed}  # the rule follows use only
