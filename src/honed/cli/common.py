@@ -33,5 +33,27 @@ def terminal_safe(data: bytes) -> bytes:
     return _UNSAFE.sub(lambda m: "".join(f"\\x{b:02x}" for b in m.group()).encode(), data)
 
 
+_UNSAFE_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe_text(text: str) -> str:
+    """`terminal_safe` for text: every C0/C1 control but newline and tab becomes a visible \\xNN."""
+    return _UNSAFE_TEXT.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class SafeTerminalWriter:
+    """sys.stdout on a terminal: `print` of image-supplied names (packages, paths) cannot emit escapes.
+    `.buffer` stays the raw one; `write_output` escapes on its own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self._stream.write(terminal_safe_text(text)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def dump_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -29,6 +29,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"honed: error: {message}\n")
 
 
+class _SafeFormatter(logging.Formatter):
+    """Log lines name image paths and packages: control characters in them are shown, never sent raw."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from honed.cli.common import terminal_safe_text
+
+        return terminal_safe_text(super().format(record))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="honed",
@@ -57,14 +66,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    from honed.cli.common import SafeTerminalWriter, terminal_safe_text
+
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="honed: %(levelname)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_SafeFormatter("honed: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+    if sys.stdout.isatty():  # image-supplied names in printed summaries must not reach a terminal as escapes
+        sys.stdout = SafeTerminalWriter(sys.stdout)  # type: ignore[assignment]
     from honed.errors import HonedError
 
     try:
         return int(args.func(args))
     except HonedError as e:
-        print(f"honed: error: {e.render()}", file=sys.stderr)
+        print(f"honed: error: {terminal_safe_text(e.render())}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("honed: interrupted", file=sys.stderr)
@@ -74,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # an internal error: say so in one line, full trace only with -vv
         if args.verbose >= 2:
             raise
-        print(f"honed: internal error: {type(e).__name__}: {e} (rerun with -vv for a traceback)", file=sys.stderr)
+        msg = terminal_safe_text(f"{type(e).__name__}: {e}")
+        print(f"honed: internal error: {msg} (rerun with -vv for a traceback)", file=sys.stderr)
         return EXIT_INTERNAL
 
 
