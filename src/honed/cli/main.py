@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"honed {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (repeatable)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output, no warnings")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
@@ -68,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     from honed.cli.common import SafeTerminalWriter, terminal_safe_text
 
-    level = logging.WARNING - 10 * min(args.verbose, 2)
+    # -q: warnings too stay out of the terminal (problems are still in every report)
+    level = logging.ERROR if args.quiet else logging.WARNING - 10 * min(args.verbose, 2)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_SafeFormatter("honed: %(levelname)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])

@@ -79,3 +79,22 @@ class _FixedParser:
 
     def print_help(self) -> None:  # pragma: no cover - not reached when func is set
         pass
+
+
+def test_quiet_silences_warnings_but_not_errors() -> None:
+    code = (
+        "import logging, sys\n"
+        "from honed.cli import main as m\n"
+        "from honed.errors import UserError\n"
+        "def run(args):\n"
+        "    logging.getLogger('honed.x').warning('a problem in one package')\n"
+        "    raise UserError('the run could not finish')\n"
+        "p = m.build_parser(); ns = p.parse_args(sys.argv[1:]); ns.func = run\n"
+        "m.build_parser = lambda: type('P', (), {'parse_args': lambda self, a: ns})()\n"
+        "sys.exit(m.main([]))\n"
+    )
+    loud = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    quiet = subprocess.run([sys.executable, "-c", code, "-q"], capture_output=True, text=True, timeout=60)
+    assert loud.returncode == quiet.returncode == 3
+    assert "a problem in one package" in loud.stderr and "a problem in one package" not in quiet.stderr
+    assert "the run could not finish" in quiet.stderr
