@@ -14,6 +14,13 @@ from honed.harden.executor import compute_removal
 from honed.image.rootfs import DirRootFS
 
 
+def _real_bash(root: Path) -> None:
+    """The tree's files are sparse: put the real Debian 12 bash (an ELF needing libtinfo.so.6) in."""
+    bash = root / "usr/bin/bash"
+    shutil.copyfile("/usr/bin/bash", bash)
+    bash.chmod(0o755)
+
+
 def _removed(root: Path, pkgs: list, policy: Policy) -> set[str]:  # type: ignore[type-arg]
     a = analyze(pkgs, [], realdeb.Usage({}), AnalyzeOptions(rootfs=DirRootFS(root), policy=policy))
     return {d.package.name for d in a.removed}
@@ -24,9 +31,7 @@ def test_a_program_kept_without_evidence_keeps_its_libraries(fresh_deb):  # type
     # `--preset standard` kept bash (no CVE) and removed libtinfo6 (a CVE): bash then died on start with
     # "libtinfo.so.6: cannot open shared object file". The same holds for --keep and the default keep list.
     root, pkgs = fresh_deb
-    bash = root / "usr/bin/bash"
-    shutil.copyfile("/usr/bin/bash", bash)  # the tree's files are sparse: put the real Debian 12 binary in
-    bash.chmod(0o755)
+    _real_bash(root)
     assert "libtinfo6" not in _removed(root, pkgs, Policy(keep=("bash",)))
     assert {"bash", "libtinfo6"} <= _removed(root, pkgs, Policy())  # nothing keeps bash: both go
 
@@ -45,9 +50,7 @@ def test_a_script_of_a_package_kept_for_its_data_keeps_no_interpreter(fresh_deb)
 def test_files_mode_keeps_what_a_whole_kept_program_needs_from_a_used_package(fresh_deb):  # type: ignore[no-untyped-def]
     # libtinfo6 used only through libtic: files mode trimmed libtinfo.so.6, which the kept bash needs
     root, pkgs = fresh_deb
-    bash = root / "usr/bin/bash"
-    shutil.copyfile("/usr/bin/bash", bash)
-    bash.chmod(0o755)
+    _real_bash(root)
     fs = DirRootFS(root)
     usage = realdeb.Usage({"/usr/lib/x86_64-linux-gnu/libtic.so.6.4": ["map"]})
     a = analyze(pkgs, [], usage, AnalyzeOptions(rootfs=fs, policy=Policy(keep=("bash",))))
@@ -84,9 +87,7 @@ def test_a_used_package_keeps_the_libraries_of_programs_the_tests_did_not_run(fr
     # coreutils stayed because `sleep` ran, libselinux1 went, and `id` in the hardened image died on start.
     # Here bash is used only through a data file; its /usr/bin/bash stays, so libtinfo6 must stay with it.
     root, pkgs = fresh_deb
-    bash = root / "usr/bin/bash"
-    shutil.copyfile("/usr/bin/bash", bash)
-    bash.chmod(0o755)
+    _real_bash(root)
     fs = DirRootFS(root)
     used = realdeb.Usage({"/etc/bash.bashrc": ["open"]})
     a = analyze(pkgs, [], used, AnalyzeOptions(rootfs=fs, policy=Policy()))
