@@ -229,9 +229,11 @@ class GateVerdict:
 
 
 def counts(f: Finding, ignore_unfixed: bool) -> bool:
-    """Whether a finding 'remains' for the gate: not suppressed, and fixable if unfixed ones are ignored.
-    A malicious package never has a fix; --ignore-unfixed must not wave it through."""
-    return not f.suppressed_by and not (ignore_unfixed and _unfixed(f))
+    """Whether a finding 'remains' for the gate: not suppressed, not one the distribution rates `unimportant`
+    (Debian's tracker: no security impact in its build, e.g. glibc's CVE-2019-1010022, CVSS 9.8 from NVD; it
+    stays in every report, flagged, but a gate that fails on it forever gets switched off), and fixable if
+    unfixed ones are ignored. A malicious package never has a fix; --ignore-unfixed must not wave it through."""
+    return not f.suppressed_by and f.advisory.urgency != "unimportant" and not (ignore_unfixed and _unfixed(f))
 
 
 def _unfixed(f: Finding) -> bool:

@@ -134,3 +134,15 @@ def test_gate_is_pure_and_ignores_view_filters() -> None:
     assert [f.advisory.id for f in policy.shown(FINDINGS, Severity.HIGH)] == [
         "CVE-2024-0001", "CVE-2024-0002", "CVE-2023-30861"]
     assert len(policy.shown(sup, None)) == 3 and len(policy.shown(sup, None, include_suppressed=True)) == 4
+
+
+def test_gate_does_not_fail_on_what_debian_rates_unimportant_but_the_report_keeps_it() -> None:
+    # glibc's CVE-2019-1010022 carries NVD's 9.8 while Debian's tracker rates it unimportant: libc6 can never
+    # go, so a gate failing on it would fail every build forever
+    unimportant = Finding(Advisory("CVE-2019-1010022", severity=Severity.CRITICAL, urgency="unimportant"),
+                          SSL.id, SSL.name, SSL.version, None, SSL.ecosystem)
+    assert policy.gate((unimportant,), Severity.CRITICAL).passed
+    assert policy.shown((unimportant,), Severity.CRITICAL) == (unimportant,)
+    rated = Finding(Advisory("CVE-2019-1010022", severity=Severity.CRITICAL, urgency="low"),
+                    SSL.id, SSL.name, SSL.version, None, SSL.ecosystem)
+    assert not policy.gate((unimportant, rated), Severity.CRITICAL).passed
