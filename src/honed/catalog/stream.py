@@ -33,7 +33,7 @@ from honed.catalog.elf import is_candidate
 from honed.catalog.fsindex import DIR, FILE, LINK, OTHER, FileIndex
 from honed.errors import CorruptLayerError, PathEscapeError
 from honed.image.extract import max_unpacked
-from honed.image.rootfs import FileInfo, norm
+from honed.image.rootfs import FileInfo, RootFSBase, norm
 
 WH = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -54,7 +54,7 @@ def wanted_metadata(path: str, base: str) -> bool:
     return parent.endswith((".dist-info", ".egg-info")) or base.endswith(".egg-info")
 
 
-class StreamRootFS:
+class StreamRootFS(RootFSBase):
     """RootFS over an in-memory FileIndex plus the kept contents (see the module docstring)."""
 
     def __init__(self, index: FileIndex, content: Path, layers: dict[str, str], memory: dict[str, bytes]) -> None:
@@ -93,22 +93,11 @@ class StreamRootFS:
     def stat(self, path: str) -> FileInfo | None:
         return self._info(self.resolve(path))
 
-    def exists(self, path: str) -> bool:
-        return self.stat(path) is not None
-
-    def readlink(self, path: str) -> str | None:
-        info = self.lstat(path)
-        return info.link_target if info else None
-
     def open(self, path: str) -> BinaryIO:
         real = self.resolve(path)
         if self.file_index.kind(real) != FILE:
             raise FileNotFoundError(path)
         return self.open_physical(real)
-
-    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
-        with self.open(path) as f:
-            return f.read() if limit is None else f.read(limit)
 
     def listdir(self, path: str) -> list[str]:
         return sorted(posixpath.basename(p) for p in self.file_index.children.get(self.resolve(path), ()))

@@ -89,7 +89,32 @@ def norm(path: str) -> str:
     return "/" if p == "//" else p
 
 
-class DirRootFS:
+class RootFSBase:
+    """What every RootFS derives from its own lstat/stat/open (the extracted view and the catalog's in-memory
+    stream view share it)."""
+
+    def lstat(self, path: str) -> FileInfo | None:
+        raise NotImplementedError
+
+    def stat(self, path: str) -> FileInfo | None:
+        raise NotImplementedError
+
+    def open(self, path: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def exists(self, path: str) -> bool:
+        return self.stat(path) is not None
+
+    def readlink(self, path: str) -> str | None:
+        info = self.lstat(path)
+        return info.link_target if info else None
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        with self.open(path) as f:
+            return f.read() if limit is None else f.read(limit)
+
+
+class DirRootFS(RootFSBase):
     """A RootFS over an extracted directory. `layers` maps image paths to the diff_id that wrote them."""
 
     def __init__(self, root: Path | str, layers: Mapping[str, str] | None = None) -> None:
@@ -151,23 +176,12 @@ class DirRootFS:
         except OSError:
             return None
 
-    def exists(self, path: str) -> bool:
-        return self.stat(path) is not None
-
-    def readlink(self, path: str) -> str | None:
-        info = self.lstat(path)
-        return info.link_target if info else None
-
     def open(self, path: str) -> BinaryIO:
         real = self.resolve(path)
         hp = self._root_s + real
         if os.path.islink(hp):
             raise FileNotFoundError(path)  # an unresolvable (looping) link
         return open(hp, "rb")  # noqa: SIM115 - the caller owns it
-
-    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
-        with self.open(path) as f:
-            return f.read() if limit is None else f.read(limit)
 
     def listdir(self, path: str) -> list[str]:
         try:
@@ -243,4 +257,4 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z")
 
 
-__all__ = ["DirRootFS", "FileInfo", "RootFS", "glob_regex", "norm", "resolve_links"]
+__all__ = ["DirRootFS", "FileInfo", "RootFS", "RootFSBase", "glob_regex", "norm", "resolve_links"]
