@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-# The `registry` fixture: a real docker-registry on 127.0.0.1 (tests/fixtures/registry.py).
-pytest_plugins = ["tests.fixtures.registry"]
+# `registry`: a real docker-registry on 127.0.0.1; `podman`: podman with throw-away storage.
+pytest_plugins = ["tests.fixtures.registry", "tests.fixtures.podman"]
 
 # shared/ lies beside the project root (in CI too: the clone gets a copy beside it); HONED_SHARED overrides.
 SHARED = Path(os.environ.get("HONED_SHARED") or Path(__file__).resolve().parents[2] / "shared")

@@ -10,15 +10,12 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,23 +30,6 @@ LAYERS = {"minimal": 1, "flask-app": 2, "node-app": 2, "nginx-site": 2}
 @pytest.fixture(scope="module", params=build.NAMES)
 def image(request: pytest.FixtureRequest) -> FixtureImage:
     return ensure(request.param)
-
-
-@pytest.fixture(scope="module")
-def podman() -> Iterator[list[str]]:
-    """podman with its own throw-away storage, so tests leave no images behind on the machine."""
-    if shutil.which("podman") is None:
-        pytest.fail("podman is not installed (scripts/install-system-deps.sh installs it)")
-    work = Path(tempfile.mkdtemp(prefix="honed-podman-"))
-    argv = ["podman", "--root", str(work / "root"), "--runroot", str(work / "run")]
-    try:
-        yield argv
-    finally:
-        subprocess.run([*argv, "rm", "-a", "-f"], env=podman_env(), capture_output=True)
-        subprocess.run([*argv, "rmi", "-a", "-f"], env=podman_env(), capture_output=True)
-        with open("/proc/self/mountinfo") as fh:
-            assert not [ln for ln in fh if str(work) in ln], "podman left a mount behind"
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _skopeo_inspect(ref: str, *extra: str, raw: bool = False) -> dict:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,20 +153,6 @@ def test_file_list_is_original_minus_removed(hardened: Hardened) -> None:
     assert dropped and dropped <= before
     assert after == before - dropped
     assert hardened.log["summary"]["files_removed"] == len(dropped)
-
-
-@pytest.fixture(scope="module")
-def podman() -> Iterator[list[str]]:
-    from tests.fixtures.build import podman_env
-
-    work = Path(tempfile.mkdtemp(prefix="honed-harden-podman-"))
-    argv = ["podman", "--root", str(work / "root"), "--runroot", str(work / "run")]
-    try:
-        yield argv
-    finally:
-        subprocess.run([*argv, "rm", "-a", "-f"], env=podman_env(), capture_output=True)
-        subprocess.run([*argv, "rmi", "-a", "-f"], env=podman_env(), capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_app_suite_passes_in_hardened_image(hardened: Hardened, podman: list[str]) -> None:
